@@ -1,0 +1,5 @@
+"""Toxicity models: the probability that a patient has a dose-limiting toxicity (DLT)."""
+
+from doseesc.models.table import DoseToxicityTable, validate_probabilities
+
+__all__ = ["DoseToxicityTable", "validate_probabilities"]

@@ -1,0 +1,43 @@
+"""The simplest toxicity model: one true DLT probability per dose level."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def validate_probabilities(values: Sequence[float] | np.ndarray, name: str = "p_tox") -> np.ndarray:
+    """Return ``values`` as a read-only float array, or raise ``ValueError`` naming ``name``."""
+    p = np.asarray(values, dtype=float)
+    if p.ndim != 1 or p.size == 0:
+        raise ValueError(f"{name} must be a non-empty list of probabilities, one per dose")
+    bad = ~((p >= 0.0) & (p <= 1.0))  # NaN fails both comparisons
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}[{i}] = {p[i]!r} is not a probability: allowed range is [0, 1]")
+    p.setflags(write=False)
+    return p
+
+
+@dataclass(frozen=True, eq=False)
+class DoseToxicityTable:
+    """True DLT probability per dose level (dimensionless, one per level, in increasing dose order).
+
+    Every patient at a dose has the same probability; this is the model behind the textbook
+    operating-characteristic tables of the 3+3 design.
+    """
+
+    p: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "p", validate_probabilities(self.p))
+
+    @property
+    def n_doses(self) -> int:
+        return self.p.shape[0]
+
+    def mean_probabilities(self) -> np.ndarray:
+        """Population-averaged DLT probability per dose (what the exact engine needs)."""
+        return self.p

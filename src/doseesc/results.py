@@ -1,0 +1,173 @@
+"""Operating characteristics of a design: the one result type every engine returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from doseesc import __version__
+from doseesc.designs.base import DecisionTable
+
+
+def dose_sums(table: DecisionTable, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-dose sums of patients and DLTs and of their squares, from cohort-outcome weights.
+
+    ``weights[s, k]`` counts (or, in the exact engine, is the probability of) cohorts in live
+    state ``s`` that showed ``k`` DLTs.  Squares telescope: a trial's ``n_d**2`` is the sum over its
+    cohorts at ``d`` of ``(n_before + size)**2 - n_before**2``, because the state holds ``n_before``.
+    """
+    k = np.arange(table.max_size + 1)
+    n_after = table.n_before + table.size
+    y_after = table.y_before[:, None] + k
+    per_state = {
+        "n": weights.sum(axis=1) * table.size,
+        "n2": weights.sum(axis=1) * (n_after**2 - table.n_before**2),
+        "y": weights @ k,
+        "y2": (weights * (y_after**2 - table.y_before[:, None] ** 2)).sum(axis=1),
+    }
+    return {key: np.bincount(table.dose, weights=v, minlength=table.n_doses) for key, v in per_state.items()}
+
+
+def _sd(total: np.ndarray | float, total_sq: np.ndarray | float, n_trials: int | None) -> np.ndarray:
+    """Standard deviation from a sum and a sum of squares over ``n_trials`` simulated trials, or,
+    with ``n_trials=None``, from exact first and second moments.  One trial has no sample SD (NaN)."""
+    if n_trials is None:
+        var = np.asarray(total_sq) - np.asarray(total) ** 2
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = (np.asarray(total_sq) - np.asarray(total) ** 2 / n_trials) / (n_trials - 1)
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+@dataclass(frozen=True, eq=False)
+class OperatingCharacteristics:
+    """Selection probabilities and expected counts of one design under one toxicity scenario.
+
+    Counts are patients and DLTs per trial.  ``sd_*`` are the standard deviations across trials
+    (exact, or estimated from the simulated trials); a Monte Carlo result also has standard errors
+    of its estimates (``se_*``), derived from them and ``n_trials``.
+    """
+
+    design: str
+    options: dict[str, Any]
+    engine: str
+    p_tox: np.ndarray
+    p_select: np.ndarray
+    p_none: float
+    mean_n: np.ndarray
+    mean_dlt: np.ndarray
+    sd_n: np.ndarray
+    sd_dlt: np.ndarray
+    mean_total_n: float
+    mean_total_dlt: float
+    sd_total_n: float
+    sd_total_dlt: float
+    total_n_pmf: np.ndarray
+    """P(total sample size = m) for m = 0, 1, ..."""
+    n_trials: int | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_sums(
+        cls,
+        *,
+        table: DecisionTable,
+        weights: np.ndarray,
+        selected: np.ndarray,
+        total_n: np.ndarray,
+        total_dlt: float,
+        total_dlt_sq: float,
+        n_trials: int | None,
+        **meta: Any,
+    ) -> OperatingCharacteristics:
+        """Build the result from sums over ``n_trials`` simulated trials, or from expectations
+        (probability weights) when ``n_trials`` is None.
+
+        ``selected[k + 1]`` is the weight of trials selecting dose ``k`` (index 0: none);
+        ``total_n[m]`` that of trials with ``m`` patients in all.
+        """
+        sums = dose_sums(table, weights)
+        m = np.arange(total_n.shape[0])
+        scale = 1 if n_trials is None else n_trials
+        return cls(
+            p_select=selected[1:] / scale,
+            p_none=float(selected[0] / scale),
+            mean_n=sums["n"] / scale,
+            mean_dlt=sums["y"] / scale,
+            sd_n=_sd(sums["n"], sums["n2"], n_trials),
+            sd_dlt=_sd(sums["y"], sums["y2"], n_trials),
+            mean_total_n=float(total_n @ m / scale),
+            mean_total_dlt=float(total_dlt / scale),
+            sd_total_n=float(_sd(total_n @ m, total_n @ m**2, n_trials)),
+            sd_total_dlt=float(_sd(total_dlt, total_dlt_sq, n_trials)),
+            total_n_pmf=total_n / scale,
+            n_trials=n_trials,
+            **meta,
+        )
+
+    def _se(self, sd: np.ndarray | float) -> np.ndarray | float | None:
+        if self.n_trials is None:
+            return None
+        return sd / np.sqrt(self.n_trials)
+
+    @property
+    def se_p_select(self) -> np.ndarray | None:
+        """Standard error of each selection probability (binomial)."""
+        return None if self.n_trials is None else np.sqrt(self.p_select * (1 - self.p_select) / self.n_trials)
+
+    @property
+    def se_p_none(self) -> float | None:
+        return (
+            None if self.n_trials is None else float(np.sqrt(self.p_none * (1 - self.p_none) / self.n_trials))
+        )
+
+    @property
+    def se_mean_n(self) -> np.ndarray | None:
+        return self._se(self.sd_n)
+
+    @property
+    def se_mean_dlt(self) -> np.ndarray | None:
+        return self._se(self.sd_dlt)
+
+    @property
+    def se_mean_total_n(self) -> float | None:
+        return self._se(self.sd_total_n)
+
+    @property
+    def se_mean_total_dlt(self) -> float | None:
+        return self._se(self.sd_total_dlt)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dictionary; the key names are a stable interface."""
+        out: dict[str, Any] = {
+            "design": self.design,
+            "options": dict(self.options),
+            "engine": self.engine,
+            "p_tox": self.p_tox.tolist(),
+            "p_none": self.p_none,
+            "p_select": self.p_select.tolist(),
+            "mean_n": self.mean_n.tolist(),
+            "mean_dlt": self.mean_dlt.tolist(),
+            "sd_n": self.sd_n.tolist(),
+            "sd_dlt": self.sd_dlt.tolist(),
+            "mean_total_n": self.mean_total_n,
+            "mean_total_dlt": self.mean_total_dlt,
+            "sd_total_n": self.sd_total_n,
+            "sd_total_dlt": self.sd_total_dlt,
+            "total_n_distribution": {str(m): float(q) for m, q in enumerate(self.total_n_pmf) if q > 0},
+            "version": __version__,
+        }
+        if self.n_trials is not None:
+            out |= {
+                "n_trials": self.n_trials,
+                "seed": self.seed,
+                "se_p_select": self.se_p_select.tolist(),
+                "se_p_none": self.se_p_none,
+                "se_mean_n": self.se_mean_n.tolist(),
+                "se_mean_dlt": self.se_mean_dlt.tolist(),
+                "se_mean_total_n": self.se_mean_total_n,
+                "se_mean_total_dlt": self.se_mean_total_dlt,
+            }
+        return out
