@@ -140,7 +140,8 @@ class OperatingCharacteristics:
         return self._se(self.sd_total_dlt)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dictionary; the key names are a stable interface."""
+        """Plain JSON-ready dictionary (an undefined SD or SE is None); the key names are a stable
+        interface."""
         out: dict[str, Any] = {
             "design": self.design,
             "options": dict(self.options),
@@ -170,4 +171,12 @@ class OperatingCharacteristics:
                 "se_mean_total_n": self.se_mean_total_n,
                 "se_mean_total_dlt": self.se_mean_total_dlt,
             }
-        return out
+        return {key: _json_ready(value) for key, value in out.items()}
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,140 @@
+"""Speed of the 3+3 engines, measured as ratios within one run (machines are shared and noisy).
+
+    python benchmarks/bench_threeplusthree.py [--quick] [--memory] [--json FILE]
+
+Prints Monte Carlo trials per second for the 6-dose scenario (de-escalation off) at 10^6 and 10^7
+trials, beside (a) a plain per-trial Python loop of the same design (``tests/oracle.py``) and (b) the
+floor: the time numpy's generator alone takes to draw the uniforms the design consumes (one per
+patient, E[total n] per trial, from the exact engine).  Also the exact engine's time for 3 to 10
+doses and, with ``--memory``, the peak resident memory of 10^7 and 10^8 trials in a fresh process.
+Targets (issue 2): >= 5 million trials/s per core, within 8x of the floor; exact engine < 10 ms for
+10 doses; 10^8 trials under 1 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from doseesc.designs import ThreePlusThree, compile_design
+from doseesc.engines import exact, simulate
+from doseesc.engines.montecarlo import DEFAULT_CHUNK_TRIALS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from oracle import simulate_one  # noqa: E402  (the independent plain loop lives with the tests)
+
+P_TOX = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
+
+
+def best_of(fn, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls (the least disturbed by other load)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def rng_floor(n_uniforms: int) -> float:
+    """Seconds numpy takes to draw ``n_uniforms`` doubles in chunk-sized pieces."""
+    gen = np.random.default_rng(0)
+    buf = np.empty(min(n_uniforms, 3 * DEFAULT_CHUNK_TRIALS))
+    t0 = time.perf_counter()
+    left = n_uniforms
+    while left > 0:
+        gen.random(out=buf[: min(left, buf.size)])
+        left -= buf.size
+    return time.perf_counter() - t0
+
+
+def peak_memory_mib(n_trials: int) -> float:
+    """Peak resident memory (MiB) of a fresh process running ``n_trials`` Monte Carlo trials."""
+    code = (
+        "import resource;from doseesc.designs import ThreePlusThree;from doseesc.engines import simulate;"
+        f"simulate(ThreePlusThree(6), {P_TOX!r}, {n_trials}, seed=1);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip()) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 trials instead of 10^6 and 10^7")
+    ap.add_argument("--memory", action="store_true", help="also measure peak memory of 10^7 and 10^8 trials")
+    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    args = ap.parse_args()
+
+    design = ThreePlusThree(len(P_TOX))
+    uniforms_per_trial = exact(design, P_TOX).mean_total_n  # one uniform per patient
+    simulate(design, P_TOX, 10_000, seed=0)  # compile the table, warm the caches
+
+    loop_trials = 5_000 if args.quick else 20_000
+    rnd = random.Random(0)
+    loop_time = best_of(lambda: [simulate_one(P_TOX, rnd, False, False) for _ in range(loop_trials)], 1)
+    loop_rate = loop_trials / loop_time
+
+    rows = []
+    for n in (10**5, 10**6) if args.quick else (10**6, 10**7):
+        t_mc = best_of(lambda n=n: simulate(design, P_TOX, n, seed=1), 3 if n <= 10**6 else 1)
+        t_floor = best_of(lambda n=n: rng_floor(round(n * uniforms_per_trial)), 3)
+        rows.append(
+            {
+                "trials": n,
+                "mc_seconds": t_mc,
+                "mc_trials_per_s": n / t_mc,
+                "speedup_vs_plain_loop": (n / t_mc) / loop_rate,
+                "times_rng_floor": t_mc / t_floor,
+            }
+        )
+    n2 = rows[-1]["trials"]
+    t_two = best_of(lambda: simulate(design, P_TOX, n2, seed=1, jobs=2), 1)
+
+    exact_ms = {}
+    for k in range(3, 11):
+        d = ThreePlusThree(k, deescalate=True)
+        p = np.linspace(0.05, 0.6, k)
+        t_cold = best_of(lambda d=d, p=p: exact(d, p), 1)
+        t_warm = best_of(lambda d=d, p=p: exact(d, p), 20)
+        exact_ms[k] = {"cold_ms": 1e3 * t_cold, "warm_ms": 1e3 * t_warm, "states": compile_design(d).n_live}
+
+    figures = {
+        "scenario": P_TOX,
+        "uniforms_per_trial": uniforms_per_trial,
+        "plain_loop_trials_per_s": loop_rate,
+        "monte_carlo": rows,
+        "jobs2_trials_per_s": n2 / t_two,
+        "exact_ms_deescalate": exact_ms,
+    }
+    print(f"3+3, p_tox = {P_TOX}, de-escalation off; {uniforms_per_trial:.2f} uniforms per trial")
+    print(f"plain per-trial Python loop: {loop_rate:,.0f} trials/s")
+    print("| trials | MC trials/s (1 core) | x plain loop | x RNG floor |")
+    print("| ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['trials']:.0e} | {r['mc_trials_per_s']:,.0f} | {r['speedup_vs_plain_loop']:,.0f} "
+            f"| {r['times_rng_floor']:.2f} |"
+        )
+    print(f"jobs=2, {n2:.0e} trials: {n2 / t_two:,.0f} trials/s")
+    print("| doses | states (de-escalation) | exact, first call (ms) | exact, cached table (ms) |")
+    print("| ---: | ---: | ---: | ---: |")
+    for k, e in exact_ms.items():
+        print(f"| {k} | {e['states']} | {e['cold_ms']:.2f} | {e['warm_ms']:.2f} |")
+    if args.memory:
+        figures["peak_rss_mib"] = {str(n): peak_memory_mib(n) for n in (10**7, 10**8)}
+        for n, mib in figures["peak_rss_mib"].items():
+            print(f"peak memory, {int(n):.0e} trials: {mib:,.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The command line: output keys, readable table, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from doseesc.cli import main
+from doseesc.designs import ThreePlusThree
+from doseesc.engines import exact
+
+P6 = "0.05,0.1,0.2,0.3,0.5,0.7"
+REQUIRED = {
+    "design",
+    "engine",
+    "p_tox",
+    "p_none",
+    "p_select",
+    "mean_n",
+    "mean_dlt",
+    "mean_total_n",
+    "mean_total_dlt",
+}
+MC_REQUIRED = {"n_trials", "seed", "se_p_select"}
+
+
+def run_json(capsys, *args: str) -> dict:
+    assert main(["simulate", "--design", "3+3", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_exact_json_matches_the_engine(capsys):
+    out = run_json(capsys, "--p-tox", P6, "--engine", "exact", "--deescalate")
+    assert REQUIRED <= out.keys()
+    assert not MC_REQUIRED & out.keys()
+    oc = exact(ThreePlusThree(6, deescalate=True), np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7]))
+    assert out["p_select"] == oc.p_select.tolist()
+    assert out["p_none"] == oc.p_none
+    assert out["options"] == {"deescalate": True, "expand_top": False}
+    assert sum(out["total_n_distribution"].values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_mc_json_has_standard_errors_and_repeats_with_its_seed(capsys):
+    first = run_json(capsys, "--p-tox", P6, "--engine", "mc", "--trials", "20000", "--seed", "11")
+    assert (REQUIRED | MC_REQUIRED) <= first.keys()
+    assert first["n_trials"] == 20000 and first["seed"] == 11
+    assert len(first["se_p_select"]) == 6 and all(se > 0 for se in first["se_p_select"])
+    again = run_json(
+        capsys, "--p-tox", P6, "--engine", "mc", "--trials", "20000", "--seed", "11", "--jobs", "2"
+    )
+    assert again == first
+
+
+def test_mc_without_seed_reports_the_entropy_it_drew(capsys):
+    first = run_json(capsys, "--p-tox", "0.1,0.3", "--engine", "mc", "--trials", "500")
+    again = run_json(
+        capsys, "--p-tox", "0.1,0.3", "--engine", "mc", "--trials", "500", "--seed", str(first["seed"])
+    )
+    assert again == first
+
+
+def test_table_lists_every_dose_none_and_totals(capsys):
+    assert (
+        main(
+            [
+                "simulate",
+                "--design",
+                "3+3",
+                "--p-tox",
+                P6,
+                "--engine",
+                "mc",
+                "--trials",
+                "5000",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("3+3 (deescalate=no, expand_top=no), engine mc, 5,000 trials, seed 3")
+    assert [ln.split()[0] for ln in lines[2:]] == ["1", "2", "3", "4", "5", "6", "none", "total"]
+    assert "±" in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "allowed"),
+    [
+        (["--p-tox", "0.1,1.5"], "--p-tox", "[0, 1]"),
+        (["--p-tox", "0.1,-0.2"], "--p-tox", "[0, 1]"),
+        (["--p-tox", "0.1,nan"], "--p-tox", "[0, 1]"),
+        (["--p-tox", ""], "--p-tox", "[0, 1]"),
+        (["--p-tox", "0.1,,0.2"], "--p-tox", "[0, 1]"),
+        (["--p-tox", "a,b"], "--p-tox", "[0, 1]"),
+        (["--p-tox", "0.1", "--engine", "mc", "--trials", "0"], "--trials", "1 or more"),
+        (["--p-tox", "0.1", "--engine", "mc", "--trials", "x"], "--trials", "1 or more"),
+        (["--p-tox", "0.1", "--jobs", "0"], "--jobs", "1 or more"),
+        (["--p-tox", "0.1", "--seed", "-4"], "--seed", "0 or more"),
+        (["--p-tox", "0.1", "--engine", "bayes"], "--engine", "'exact', 'mc'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, args, option, allowed):
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", "--design", "3+3", *args])
+    assert stop.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert option in lines[0] and allowed in lines[0]
+
+
+def test_unknown_design_in_a_real_process_is_one_line_exit_2_without_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "doseesc.cli", "simulate", "--design", "crm", "--p-tox", "0.1"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "--design" in proc.stderr and "'3+3'" in proc.stderr
