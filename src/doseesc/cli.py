@@ -39,7 +39,9 @@ def _probabilities(text: str) -> list[float]:
         try:
             v = float(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not a number; allowed: probabilities in [0, 1]") from None
+            raise argparse.ArgumentTypeError(
+                f"{s!r} is not a number; allowed: probabilities in [0, 1]"
+            ) from None
         if not 0.0 <= v <= 1.0:  # also rejects NaN
             raise argparse.ArgumentTypeError(f"{s} is outside the allowed range [0, 1]")
         values.append(v)
@@ -90,10 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="3+3: expand the dose below a too-toxic one to 6 patients, repeating downward",
     )
     sim.add_argument(
-        "--expand-top", action="store_true", help="3+3: expand the top dose with 0/3 DLTs to 6 before selecting it"
+        "--expand-top",
+        action="store_true",
+        help="3+3: expand the top dose with 0/3 DLTs to 6 before selecting it",
     )
     sim.add_argument("--engine", choices=ENGINES, default="exact", help="exact enumeration or Monte Carlo")
-    sim.add_argument("--trials", type=_positive_int, default=100_000, help="Monte Carlo trials (default 100000)")
+    sim.add_argument(
+        "--trials", type=_positive_int, default=100_000, help="Monte Carlo trials (default 100000)"
+    )
     sim.add_argument("--seed", type=_seed, help="Monte Carlo seed (default: fresh entropy, reported)")
     sim.add_argument("--jobs", type=_positive_int, default=1, help="worker processes for Monte Carlo")
     sim.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,16 @@ def _sd(total: np.ndarray | float, total_sq: np.ndarray | float, n_trials: int |
 
 
 @dataclass(frozen=True, eq=False)
+class EventCounts:
+    """Patients with one kind of DLT per trial: mean and SD per dose and in total."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    mean_total: float
+    sd_total: float
+
+
+@dataclass(frozen=True, eq=False)
 class OperatingCharacteristics:
     """Selection probabilities and expected counts of one design under one toxicity scenario.
 
@@ -68,6 +78,8 @@ class OperatingCharacteristics:
     """P(total sample size = m) for m = 0, 1, ..."""
     n_trials: int | None = None
     seed: int | None = None
+    events: dict[str, EventCounts] = field(default_factory=dict)
+    """Named kinds of DLT (e.g. severe bleeding) counted per dose and in total."""
 
     @classmethod
     def from_sums(
@@ -80,13 +92,15 @@ class OperatingCharacteristics:
         total_dlt: float,
         total_dlt_sq: float,
         n_trials: int | None,
+        events: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
         **meta: Any,
     ) -> OperatingCharacteristics:
         """Build the result from sums over ``n_trials`` simulated trials, or from expectations
         (probability weights) when ``n_trials`` is None.
 
         ``selected[k + 1]`` is the weight of trials selecting dose ``k`` (index 0: none);
-        ``total_n[m]`` that of trials with ``m`` patients in all.
+        ``total_n[m]`` that of trials with ``m`` patients in all; ``events[name]`` holds, per dose,
+        the sum of a kind of DLT and of its per-trial squares, then the sum of squared trial totals.
         """
         sums = dose_sums(table, weights)
         m = np.arange(total_n.shape[0])
@@ -104,6 +118,15 @@ class OperatingCharacteristics:
             sd_total_dlt=float(_sd(total_dlt, total_dlt_sq, n_trials)),
             total_n_pmf=total_n / scale,
             n_trials=n_trials,
+            events={
+                name: EventCounts(
+                    mean=ev / scale,
+                    sd=_sd(ev, ev_sq, n_trials),
+                    mean_total=float(ev.sum() / scale),
+                    sd_total=float(_sd(ev.sum(), tot_sq, n_trials)),
+                )
+                for name, (ev, ev_sq, tot_sq) in (events or {}).items()
+            },
             **meta,
         )
 
@@ -160,6 +183,21 @@ class OperatingCharacteristics:
             "total_n_distribution": {str(m): float(q) for m, q in enumerate(self.total_n_pmf) if q > 0},
             "version": __version__,
         }
+        if self.events:
+            out["events"] = {
+                name: {
+                    "mean_per_dose": ev.mean.tolist(),
+                    "mean_total": ev.mean_total,
+                    "sd_per_dose": ev.sd.tolist(),
+                    "sd_total": ev.sd_total,
+                }
+                | (
+                    {}
+                    if self.n_trials is None
+                    else {"se_per_dose": self._se(ev.sd).tolist(), "se_total": self._se(ev.sd_total)}
+                )
+                for name, ev in self.events.items()
+            }
         if self.n_trials is not None:
             out |= {
                 "n_trials": self.n_trials,
@@ -171,10 +209,12 @@ class OperatingCharacteristics:
                 "se_mean_total_n": self.se_mean_total_n,
                 "se_mean_total_dlt": self.se_mean_total_dlt,
             }
-        return {key: _json_ready(value) for key, value in out.items()}
+        return _json_ready(out)
 
 
 def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_ready(v) for v in value]
     if isinstance(value, float) and not np.isfinite(value):

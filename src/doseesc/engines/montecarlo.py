@@ -13,15 +13,17 @@ for a seed is bit-identical whatever the chunk size or the number of worker proc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
-from doseesc.models.table import validate_probabilities
+from doseesc.models.base import ToxicityModel
+from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics
+from doseesc.streams import TrialStreams
 
 BLOCK_TRIALS = 1 << 14
 """Trials per block, the unit of randomness (part of what a seed means: do not change lightly)."""
@@ -37,56 +39,65 @@ class _Tally:
     selected: np.ndarray  # (n_doses + 1,) trials per selected dose, index 0 = none
     total_n: np.ndarray  # (max_patients + 1,) trials per total sample size
     total_dlt: np.ndarray  # (max_patients + 1,) trials per total DLT count
+    events: np.ndarray  # (n_events, n_doses) events per dose, summed over trials
+    events_sq: np.ndarray  # (n_events, n_doses) per-trial squares, summed
+    total_events_sq: np.ndarray  # (n_events,) squares of per-trial totals, summed
 
     def __iadd__(self, other: _Tally) -> _Tally:
-        for name in ("weights", "selected", "total_n", "total_dlt"):
+        for name in self.__dataclass_fields__:
             getattr(self, name).__iadd__(getattr(other, name))
         return self
 
 
 def _run_chunk(
-    table: DecisionTable, p_tox: np.ndarray, blocks: Sequence[tuple[np.random.SeedSequence, int]]
+    table: DecisionTable, model: ToxicityModel, blocks: Sequence[tuple[np.random.SeedSequence, int]]
 ) -> _Tally:
     """Simulate the trials of a run of blocks to the end; ``blocks`` holds (seed, trials) pairs."""
     n_live, width, levels = table.n_live, table.max_size + 1, table.max_patients + 1
+    n_doses, n_events = table.n_doses, len(model.events)
     cohort = table.max_size
     uniform_size = bool(np.all(table.size == cohort))
     next_flat = table.next.ravel()
-    p_state = p_tox[table.dose]
     size_state = table.size.astype(np.int16)
     tally = _Tally(
         weights=np.zeros(n_live * width, dtype=np.int64),
-        selected=np.zeros(table.n_doses + 1, dtype=np.int64),
+        selected=np.zeros(n_doses + 1, dtype=np.int64),
         total_n=np.zeros(levels, dtype=np.int64),
         total_dlt=np.zeros(levels, dtype=np.int64),
+        events=np.zeros((n_events, n_doses), dtype=np.int64),
+        events_sq=np.zeros((n_events, n_doses), dtype=np.int64),
+        total_events_sq=np.zeros(n_events, dtype=np.int64),
     )
 
-    gens = [np.random.Generator(np.random.PCG64(seq)) for seq, _ in blocks]
-    counts = np.array([c for _, c in blocks], dtype=np.int64)
-    total = int(counts.sum())
+    streams = TrialStreams([seq for seq, _ in blocks], [c for _, c in blocks])
+    total = streams.n_trials
+    params = model.draw_trials(streams)
     state = np.zeros(total, dtype=np.int32)
     dlt_so_far = np.zeros(total, dtype=np.int16)
     n_so_far = None if uniform_size else np.zeros(total, dtype=np.int16)
-    u = np.empty((cohort, total))
+    events_so_far = np.zeros((n_events, n_doses, total), dtype=np.int16) if n_events else None
+    u_buffer = np.empty((cohort, total))
     step = 0
     while total:
-        lo = 0
-        for g, c in zip(gens, counts, strict=True):
-            for j in range(cohort):
-                g.random(out=u[j, lo : lo + c])
-            lo += c
         # np.take and np.compress: several times faster than fancy and boolean indexing here.
-        p = np.take(p_state, state)
-        dlt = (u[0, :total] < p).view(np.int8)
+        dose = np.take(table.dose, state)
+        q = model.patient_probabilities(streams, dose, params, cohort)
+        u = streams.random(cohort, out=u_buffer)
+        hit = u < q[0]
+        if not uniform_size:
+            hit &= np.arange(cohort)[:, None] < np.take(size_state, state)
+            n_so_far += np.take(size_state, state)
+        dlt = hit[0].view(np.int8)
         for j in range(1, cohort):
-            patient = u[j, :total] < p
-            if not uniform_size:
-                patient &= np.take(size_state, state) > j
-            dlt = dlt + patient.view(np.int8)
+            dlt = dlt + hit[j].view(np.int8)
+        if events_so_far is not None:
+            trials = np.arange(total)
+            for e in range(n_events):
+                events_so_far[e, dose, trials] += np.count_nonzero(hit & (u < q[1 + e]), axis=0).astype(
+                    np.int16
+                )
         outcome = state * width + dlt
         tally.weights += np.bincount(outcome, minlength=n_live * width)
-        if n_so_far is not None:
-            n_so_far += np.take(size_state, state)
         state = np.take(next_flat, outcome)
         dlt_so_far += dlt
         step += 1
@@ -95,19 +106,25 @@ def _run_chunk(
         n_done = int(np.count_nonzero(done))
         if n_done == 0:
             continue
-        tally.selected += np.bincount(np.compress(done, state) - n_live, minlength=table.n_doses + 1)
+        tally.selected += np.bincount(np.compress(done, state) - n_live, minlength=n_doses + 1)
         tally.total_dlt += np.bincount(np.compress(done, dlt_so_far), minlength=levels)
         if n_so_far is None:
             tally.total_n[step * cohort] += n_done
         else:
             tally.total_n += np.bincount(np.compress(done, n_so_far), minlength=levels)
-            n_so_far = np.compress(~done, n_so_far)
         keep = ~done
-        counts = np.add.reduceat(keep, np.cumsum(counts) - counts, dtype=np.int64)
-        gens = [g for g, c in zip(gens, counts, strict=True) if c]
-        counts = counts[counts > 0]
+        if events_so_far is not None:
+            finished = np.compress(done, events_so_far, axis=-1).astype(np.int64)
+            tally.events += finished.sum(axis=-1)
+            tally.events_sq += (finished**2).sum(axis=-1)
+            tally.total_events_sq += (finished.sum(axis=1) ** 2).sum(axis=-1)
+            events_so_far = np.compress(keep, events_so_far, axis=-1)
+        streams.keep(keep)
         state = np.compress(keep, state)
         dlt_so_far = np.compress(keep, dlt_so_far)
+        params = np.compress(keep, params, axis=-1)
+        if n_so_far is not None:
+            n_so_far = np.compress(keep, n_so_far)
         total -= n_done
     tally.weights = tally.weights.reshape(n_live, width)
     return tally
@@ -115,7 +132,7 @@ def _run_chunk(
 
 def simulate(
     design: Design,
-    p_tox: np.ndarray,
+    model: ToxicityModel | Sequence[float] | np.ndarray,
     n_trials: int,
     seed: int | None = None,
     *,
@@ -124,20 +141,18 @@ def simulate(
 ) -> OperatingCharacteristics:
     """Estimate the operating characteristics of ``design`` from ``n_trials`` simulated trials.
 
-    ``p_tox[d]`` is each patient's DLT probability at dose ``d``.  ``seed`` (an integer, or None for
-    fresh entropy, recorded in the result) fixes the answer bit for bit; ``chunk_trials`` bounds the
-    trials held in memory at once (rounded up to whole blocks of :data:`BLOCK_TRIALS`) and ``jobs`` is
-    the number of worker processes; neither changes the result.
+    ``model`` is a toxicity model, or a list of DLT probabilities per dose (every patient alike).
+    ``seed`` (an integer, or None for fresh entropy, recorded in the result) fixes the answer bit for
+    bit; ``chunk_trials`` bounds the trials held in memory at once (rounded up to whole blocks of
+    :data:`BLOCK_TRIALS`) and ``jobs`` is the number of worker processes: neither changes the result.
     """
-    p = validate_probabilities(p_tox)
-    if p.shape[0] != design.n_doses:
-        raise ValueError(f"p_tox has {p.shape[0]} doses but the design has {design.n_doses}")
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be at least 1, got {n_trials}")
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
-    if chunk_trials < 1:
-        raise ValueError(f"chunk_trials must be at least 1, got {chunk_trials}")
+    if not hasattr(model, "patient_probabilities"):
+        model = DoseToxicityTable(np.asarray(model, dtype=float))
+    if model.n_doses != design.n_doses:
+        raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
+    for name, value in (("n_trials", n_trials), ("jobs", jobs), ("chunk_trials", chunk_trials)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     table = compile_design(design)
     root = np.random.SeedSequence(seed)
     n_blocks = -(-n_trials // BLOCK_TRIALS)
@@ -147,29 +162,33 @@ def simulate(
     chunks = [blocks[i : i + per_chunk] for i in range(0, n_blocks, per_chunk)]
 
     if jobs == 1 or len(chunks) == 1:
-        tallies = (_run_chunk(table, p, chunk) for chunk in chunks)
-        tally = _sum(tallies)
+        tally = _sum(_run_chunk(table, model, chunk) for chunk in chunks)
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-            tally = _sum(pool.map(_run_chunk, [table] * len(chunks), [p] * len(chunks), chunks))
+            tally = _sum(pool.map(_run_chunk, [table] * len(chunks), [model] * len(chunks), chunks))
 
+    m = np.arange(tally.total_dlt.shape[0])
     return OperatingCharacteristics.from_sums(
         table=table,
         weights=tally.weights,
         selected=tally.selected,
         total_n=tally.total_n,
-        total_dlt=float(tally.total_dlt @ np.arange(tally.total_dlt.shape[0])),
-        total_dlt_sq=float(tally.total_dlt @ np.arange(tally.total_dlt.shape[0]) ** 2),
+        total_dlt=float(tally.total_dlt @ m),
+        total_dlt_sq=float(tally.total_dlt @ m**2),
+        events={
+            name: (tally.events[e], tally.events_sq[e], float(tally.total_events_sq[e]))
+            for e, name in enumerate(model.events)
+        },
         n_trials=n_trials,
         design=design.name,
         options=design.options,
         engine="mc",
-        p_tox=p,
+        p_tox=model.mean_probabilities(),
         seed=int(root.entropy) if isinstance(root.entropy, int) else None,
     )
 
 
-def _sum(tallies) -> _Tally:
+def _sum(tallies: Iterable[_Tally]) -> _Tally:
     it = iter(tallies)
     total = next(it)
     for t in it:

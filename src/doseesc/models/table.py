@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from doseesc.streams import TrialStreams
+
 
 def validate_probabilities(values: Sequence[float] | np.ndarray, name: str = "p_tox") -> np.ndarray:
     """Return ``values`` as a read-only float array, or raise ``ValueError`` naming ``name``."""
@@ -30,6 +32,7 @@ class DoseToxicityTable:
     """
 
     p: np.ndarray
+    events = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", validate_probabilities(self.p))
@@ -41,3 +44,11 @@ class DoseToxicityTable:
     def mean_probabilities(self) -> np.ndarray:
         """Population-averaged DLT probability per dose (what the exact engine needs)."""
         return self.p
+
+    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
+        return np.empty((0, streams.n_trials))
+
+    def patient_probabilities(
+        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
+    ) -> np.ndarray:
+        return np.take(self.p, dose)[None, None, :]
