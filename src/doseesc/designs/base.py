@@ -78,6 +78,14 @@ class DecisionTable:
     def max_size(self) -> int:
         return self.next.shape[1] - 1
 
+    def advance(self, state: int | np.ndarray, dlt: int | np.ndarray) -> int | np.ndarray:
+        """Id after a cohort in live ``state`` showed ``dlt`` DLTs (absorbing ids are ``>= n_live``)."""
+        return self.next[state, dlt]
+
+    def selected(self, absorbing: int | np.ndarray) -> int | np.ndarray:
+        """Dose index an absorbing id stands for (-1: no dose)."""
+        return absorbing - self.n_live - 1
+
     @property
     def max_patients(self) -> int:
         """An upper bound on the patients one trial can enrol (longest path of the table)."""

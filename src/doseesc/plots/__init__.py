@@ -1,0 +1,1 @@
+"""Figures (matplotlib, object-oriented API): each function takes or returns a ``Figure``."""
