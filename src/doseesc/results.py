@@ -14,11 +14,12 @@ from doseesc.designs.base import DecisionTable
 def dose_sums(table: DecisionTable, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Per-dose sums of patients and DLTs and of their squares, from cohort-outcome weights.
 
-    ``weights[s, k]`` counts (or, in the exact engine, is the probability of) cohorts in live
-    state ``s`` that showed ``k`` DLTs.  Squares telescope: a trial's ``n_d**2`` is the sum over its
-    cohorts at ``d`` of ``(n_before + size)**2 - n_before**2``, because the state holds ``n_before``.
+    ``weights[s, c]`` counts (or, in the exact engine, is the probability of) cohorts in live
+    state ``s`` that showed outcome code ``c``.  Squares telescope: a trial's ``n_d**2`` is the sum
+    over its cohorts at ``d`` of ``(n_before + size)**2 - n_before**2``, because the state holds
+    ``n_before`` (likewise for DLTs).
     """
-    k = np.arange(table.max_size + 1)
+    k = table.decode("dlt")
     n_after = table.n_before + table.size
     y_after = table.y_before[:, None] + k
     per_state = {

@@ -26,6 +26,12 @@ RUNNING = -2
 """Value of ``state["selected"]`` while a trial is still running."""
 
 MAX_STATES = 1_000_000
+MAX_COHORT = 3
+
+OUTCOME_RANGES = {"dlt": MAX_COHORT + 1, "g2": MAX_COHORT + 1, "late_dlt": 2, "late_g2": 3}
+"""Values each cohort outcome can take: first-course DLTs and grade-2 toxicities (only grade 2) in
+the cohort's patients, then whether earlier patients had a DLT in a later course meanwhile (0/1)
+and how many had a grade-2 toxicity (0, 1, 2 or more)."""
 _NO_OUTCOME = np.iinfo(np.int64).min
 
 
@@ -36,6 +42,8 @@ class Design(Protocol):
     fields: tuple[str, ...]
     """Names of the state fields the rule reads; ``n`` and ``y`` (patients and DLTs so far at the
     dose of the next cohort) must be among them."""
+    outcomes: tuple[str, ...]
+    """What the rule reads of a cohort, among :data:`OUTCOME_RANGES`; ``dlt`` first."""
 
     @property
     def name(self) -> str: ...
@@ -47,7 +55,7 @@ class Design(Protocol):
 
     def cohort(self, state: State) -> tuple[np.ndarray, np.ndarray]: ...
 
-    def update(self, state: State, dlt: np.ndarray) -> State: ...
+    def update(self, state: State, outcome: dict[str, np.ndarray]) -> State: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,10 +63,12 @@ class DecisionTable:
     """A design's rule tabulated over its reachable states.
 
     Live states have ids ``0 .. n_live-1`` (0 is the start); a trial that stops with dose ``k``
-    selected (``k = -1``: none) moves to the absorbing id ``n_live + 1 + k``.
+    selected (``k = -1``: none) moves to the absorbing id ``n_live + 1 + k``.  A cohort's outcome
+    is stored as one code, the flat index of its values over ``outcome_shape``.
     """
 
     n_doses: int
+    outcomes: tuple[str, ...]
     dose: np.ndarray
     """(n_live,) dose index of the next cohort."""
     size: np.ndarray
@@ -68,7 +78,7 @@ class DecisionTable:
     y_before: np.ndarray
     """(n_live,) DLTs already observed at that dose."""
     next: np.ndarray
-    """(n_live, max_size + 1) id after the cohort showed k DLTs (-1 where k > size)."""
+    """(n_live, n_codes) id after the cohort showed an outcome (-1 where impossible)."""
 
     @property
     def n_live(self) -> int:
@@ -76,11 +86,31 @@ class DecisionTable:
 
     @property
     def max_size(self) -> int:
-        return self.next.shape[1] - 1
+        return int(self.size.max())
 
-    def advance(self, state: int | np.ndarray, dlt: int | np.ndarray) -> int | np.ndarray:
-        """Id after a cohort in live ``state`` showed ``dlt`` DLTs (absorbing ids are ``>= n_live``)."""
-        return self.next[state, dlt]
+    @property
+    def outcome_shape(self) -> tuple[int, ...]:
+        return tuple(OUTCOME_RANGES[name] for name in self.outcomes)
+
+    def code(self, **values: int | np.ndarray) -> int | np.ndarray:
+        """Outcome code of named values (``dlt=``, ``g2=``, ...; absent ones are 0)."""
+        unknown = set(values) - set(OUTCOME_RANGES)
+        if unknown:
+            raise ValueError(f"unknown cohort outcome {sorted(unknown)}; allowed: {list(OUTCOME_RANGES)}")
+        read = [values.get(name, 0) for name in self.outcomes]
+        return np.ravel_multi_index(tuple(np.asarray(v) for v in read), self.outcome_shape)
+
+    def decode(self, name: str) -> np.ndarray:
+        """(n_codes,) value of outcome ``name`` in each code (zeros if the design does not read it)."""
+        grid = np.indices(self.outcome_shape).reshape(len(self.outcomes), -1)
+        return (
+            grid[self.outcomes.index(name)] if name in self.outcomes else np.zeros(grid.shape[1], dtype=int)
+        )
+
+    def advance(self, state: int | np.ndarray, dlt: int | np.ndarray, **other: int | np.ndarray):
+        """Id after a cohort in live ``state`` showed ``dlt`` DLTs (and ``g2=`` ... where the design
+        reads them); absorbing ids are ``>= n_live``."""
+        return self.next[state, self.code(dlt=dlt, **other)]
 
     def selected(self, absorbing: int | np.ndarray) -> int | np.ndarray:
         """Dose index an absorbing id stands for (-1: no dose)."""
@@ -100,6 +130,17 @@ class DecisionTable:
         raise ValueError("the design's state graph has a cycle: a trial could run forever")
 
 
+def _possible_outcomes(
+    outcomes: tuple[str, ...], size: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Every outcome a cohort of each size can show: (owner row, outcome values) pairs."""
+    shape = tuple(OUTCOME_RANGES[name] for name in outcomes)
+    grid = dict(zip(outcomes, np.indices(shape).reshape(len(outcomes), -1), strict=True))
+    patients = grid["dlt"] + grid.get("g2", 0)
+    owner, code = np.nonzero(patients[None, :] <= size[:, None])
+    return owner, {name: v[code] for name, v in grid.items()} | {"code": code}
+
+
 @lru_cache(maxsize=64)
 def compile_design(design: Design) -> DecisionTable:
     """Tabulate ``design``'s rule over every state reachable from its start."""
@@ -107,6 +148,7 @@ def compile_design(design: Design) -> DecisionTable:
     ids: dict[bytes, int] = {}
     rows: list[np.ndarray] = []
     next_rows: list[np.ndarray] = []
+    n_codes = int(np.prod([OUTCOME_RANGES[name] for name in design.outcomes]))
 
     start = design.start()
     frontier = np.stack([start[f] for f in fields], axis=1)
@@ -115,15 +157,17 @@ def compile_design(design: Design) -> DecisionTable:
     while frontier.shape[0]:
         state = {f: frontier[:, i] for i, f in enumerate(fields)}
         _, size = design.cohort(state)
-        owner = np.repeat(np.arange(frontier.shape[0]), size + 1)
-        dlt = np.arange(owner.shape[0]) - np.repeat(np.cumsum(size + 1) - (size + 1), size + 1)
-        after = design.update({f: v[owner] for f, v in state.items()}, dlt)
+        if size.max() > MAX_COHORT:
+            raise ValueError(f"{design.name}: cohorts of more than {MAX_COHORT} patients are not supported")
+        owner, outcome = _possible_outcomes(design.outcomes, size)
+        code = outcome.pop("code")
+        after = design.update({f: v[owner] for f, v in state.items()}, outcome)
 
         # Live ids are >= 0; a stop selecting dose k is stored as -(k + 2) until n_live is known.
         target = np.empty(owner.shape[0], dtype=np.int64)
         stopped = after["selected"] != RUNNING
         target[stopped] = -(after["selected"][stopped] + 2)
-        live = np.stack([after[f][~stopped] for f in fields], axis=1)
+        live = np.stack([np.broadcast_to(after[f], owner.shape)[~stopped] for f in fields], axis=1)
         uniq, inverse = np.unique(live, axis=0, return_inverse=True)
         uniq_ids = np.empty(uniq.shape[0], dtype=np.int64)
         fresh = []
@@ -137,18 +181,14 @@ def compile_design(design: Design) -> DecisionTable:
             raise ValueError(f"{design.name} over {design.n_doses} doses has more than {MAX_STATES} states")
         target[~stopped] = uniq_ids[inverse.ravel()]
 
-        table = np.full((frontier.shape[0], int(size.max()) + 1), _NO_OUTCOME, dtype=np.int64)
-        table[owner, dlt] = target
+        table = np.full((frontier.shape[0], n_codes), _NO_OUTCOME, dtype=np.int64)
+        table[owner, code] = target
         next_rows.append(table)
         frontier = np.array(fresh, dtype=np.int64).reshape(-1, len(fields))
         rows.append(frontier)
 
     n_live = len(ids)
-    nxt = np.full((n_live, max(t.shape[1] for t in next_rows)), _NO_OUTCOME, dtype=np.int64)
-    offset = 0
-    for t in next_rows:
-        nxt[offset : offset + t.shape[0], : t.shape[1]] = t
-        offset += t.shape[0]
+    nxt = np.concatenate(next_rows, axis=0)
     nxt = np.where(nxt == _NO_OUTCOME, -1, np.where(nxt < 0, n_live - 1 - nxt, nxt)).astype(np.int32)
 
     all_rows = np.concatenate(rows, axis=0)
@@ -156,6 +196,7 @@ def compile_design(design: Design) -> DecisionTable:
     dose, size = design.cohort(state)
     return DecisionTable(
         n_doses=design.n_doses,
+        outcomes=tuple(design.outcomes),
         dose=dose.astype(np.intp),
         size=size.astype(np.intp),
         n_before=state["n"].astype(np.int64),

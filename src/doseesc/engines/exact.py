@@ -11,23 +11,50 @@ which gives the second moment of the total DLT count without tracking its whole 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binom
+from scipy.special import comb
 
-from doseesc.designs.base import Design, compile_design
+from doseesc.designs.base import DecisionTable, Design, compile_design
 from doseesc.models.table import validate_probabilities
 from doseesc.results import OperatingCharacteristics
 
 
-def exact(design: Design, p_tox: np.ndarray) -> OperatingCharacteristics:
+def outcome_probabilities(table: DecisionTable, p_dlt: np.ndarray, p_grade2: np.ndarray) -> np.ndarray:
+    """(n_live, n_codes) probability of each cohort outcome in each live state, for single-course
+    cohorts of independent patients: multinomial over (DLT, grade 2 only, neither)."""
+    a, b = table.decode("dlt"), table.decode("g2")
+    late = table.decode("late_dlt") + table.decode("late_g2")
+    pd, pg = p_dlt[table.dose][:, None], p_grade2[table.dose][:, None]
+    m = table.size[:, None]
+    c = m - a - b
+    rest = np.clip(1.0 - pd - pg, 0.0, 1.0)  # rounding can leave -1e-17 when p_dlt + p_grade2 = 1
+    with np.errstate(invalid="ignore"):
+        pmf = comb(m, a) * comb(m - a, b) * pd**a * pg**b * rest ** np.maximum(c, 0)
+    return np.where((c >= 0) & (late == 0), pmf, 0.0)
+
+
+def exact(design: Design, p_tox: np.ndarray, p_grade2: np.ndarray | None = None) -> OperatingCharacteristics:
     """Exact operating characteristics of ``design`` when every patient at dose ``d`` has a DLT
-    with probability ``p_tox[d]`` (for heterogeneous patients: the population average)."""
+    with probability ``p_tox[d]`` (for heterogeneous patients: the population average), in a
+    single course.
+
+    ``p_grade2[d]`` is the probability of a grade-2 (and no worse) toxicity, required by designs
+    whose rule counts grade-2 events (accelerated titration).
+    """
     p = validate_probabilities(p_tox)
     if p.shape[0] != design.n_doses:
         raise ValueError(f"p_tox has {p.shape[0]} doses but the design has {design.n_doses}")
+    if p_grade2 is None:
+        if "g2" in design.outcomes:
+            raise ValueError(f"p_grade2 is required: the {design.name} design counts grade-2 toxicities")
+        g = np.zeros_like(p)
+    else:
+        g = validate_probabilities(p_grade2, "p_grade2")
+        if g.shape != p.shape or np.any(p + g > 1 + 1e-12):
+            raise ValueError("p_grade2 must have one entry per dose, with p_tox + p_grade2 <= 1")
     table = compile_design(design)
     n_live, n_doses, levels = table.n_live, table.n_doses, table.max_patients + 1
-    k = np.arange(table.max_size + 1)
-    pk = binom.pmf(k, table.size[:, None], p[table.dose][:, None])  # (n_live, max_size + 1)
+    pk = outcome_probabilities(table, p, g)
+    k = table.decode("dlt")
 
     m0 = np.zeros((n_live + n_doses + 1, levels))
     m1 = np.zeros_like(m0)
@@ -37,10 +64,11 @@ def exact(design: Design, p_tox: np.ndarray) -> OperatingCharacteristics:
         if live.size == 0:
             continue
         dest = table.next[live]
-        ok = dest >= 0
+        ok = (dest >= 0) & (pk[live] > 0)
         src = np.broadcast_to(live[:, None], dest.shape)[ok]
-        kk = np.broadcast_to(k, dest.shape)[ok]
-        w = pk[src, kk]
+        code = np.broadcast_to(np.arange(dest.shape[1]), dest.shape)[ok]
+        kk = k[code]
+        w = pk[src, code]
         at = (dest[ok], t + table.size[src])
         np.add.at(m0, at, m0[src, t] * w)
         np.add.at(m1, at, (m1[src, t] + kk * m0[src, t]) * w)

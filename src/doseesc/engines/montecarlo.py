@@ -53,8 +53,10 @@ def _run_chunk(
     table: DecisionTable, model: ToxicityModel, blocks: Sequence[tuple[np.random.SeedSequence, int]]
 ) -> _Tally:
     """Simulate the trials of a run of blocks to the end; ``blocks`` holds (seed, trials) pairs."""
-    n_live, width, levels = table.n_live, table.max_size + 1, table.max_patients + 1
+    n_live, width, levels = table.n_live, table.next.shape[1], table.max_patients + 1
     n_doses, n_events = table.n_doses, len(model.events)
+    dlt_stride = int(np.prod(table.outcome_shape[1:]))
+    g2_stride = int(np.prod(table.outcome_shape[2:])) if "g2" in table.outcomes else 0
     cohort = table.max_size
     uniform_size = bool(np.all(table.size == cohort))
     next_flat = table.next.ravel()
@@ -90,13 +92,20 @@ def _run_chunk(
         dlt = hit[0].view(np.int8)
         for j in range(1, cohort):
             dlt = dlt + hit[j].view(np.int8)
+        code = dlt if dlt_stride == 1 else dlt * dlt_stride
+        if g2_stride:
+            # Grade 2 (and no worse): q[0] <= u < q[-1], the model's P(grade >= 2).
+            grade2 = (u < q[-1]) & ~hit
+            if not uniform_size:
+                grade2 &= np.arange(cohort)[:, None] < np.take(size_state, state)
+            code = code + g2_stride * np.count_nonzero(grade2, axis=0)
         if events_so_far is not None:
             trials = np.arange(total)
             for e in range(n_events):
                 events_so_far[e, dose, trials] += np.count_nonzero(hit & (u < q[1 + e]), axis=0).astype(
                     np.int16
                 )
-        outcome = state * width + dlt
+        outcome = state * width + code
         tally.weights += np.bincount(outcome, minlength=n_live * width)
         state = np.take(next_flat, outcome)
         dlt_so_far += dlt
@@ -150,6 +159,12 @@ def simulate(
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
         raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
+    if "g2" in design.outcomes and not getattr(model, "grade2", False):
+        raise ValueError(
+            f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
+        )
+    if "late_dlt" in design.outcomes:
+        raise ValueError(f"the {design.name} design reads later courses: use engines.courses")
     for name, value in (("n_trials", n_trials), ("jobs", jobs), ("chunk_trials", chunk_trials)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")

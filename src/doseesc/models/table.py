@@ -32,10 +32,23 @@ class DoseToxicityTable:
     """
 
     p: np.ndarray
+    p_grade2: np.ndarray | None = None
+    """Optional probability of a grade-2 (and no worse) toxicity per dose, for designs whose rule
+    counts grade-2 events; the patient's uniform gives grade 2 when ``p <= u < p + p_grade2``."""
     events = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", validate_probabilities(self.p))
+        if self.p_grade2 is not None:
+            g = validate_probabilities(self.p_grade2, "p_grade2")
+            if g.shape != self.p.shape or np.any(self.p + g > 1 + 1e-12):
+                raise ValueError("p_grade2 must have one entry per dose, with p + p_grade2 <= 1")
+            object.__setattr__(self, "p_grade2", g)
+
+    @property
+    def grade2(self) -> bool:
+        """Whether the model gives grade-2 probabilities (a last row of P(grade >= 2))."""
+        return self.p_grade2 is not None
 
     @property
     def n_doses(self) -> int:
@@ -51,4 +64,7 @@ class DoseToxicityTable:
     def patient_probabilities(
         self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
     ) -> np.ndarray:
-        return np.take(self.p, dose)[None, None, :]
+        p = np.take(self.p, dose)
+        if self.p_grade2 is None:
+            return p[None, None, :]
+        return np.stack([p, p + np.take(self.p_grade2, dose)])[:, None, :]

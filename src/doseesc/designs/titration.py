@@ -1,0 +1,137 @@
+"""Accelerated titration designs (Simon et al., J Natl Cancer Inst 1997;89:1138-47).
+
+Design 1 is the 3+3 itself (:class:`~doseesc.designs.ThreePlusThree`) on a ladder of 40% dose steps.
+Designs 2-4 begin with an *accelerated phase*: one patient per cohort, stepping up ``step`` levels of
+the ladder at a time (design 2: one 40% step; designs 3 and 4: 100%, i.e. two 40% levels), until the
+*trigger*: one patient with a DLT, or ``grade2_trigger`` (2) patients with a grade-2 toxicity,
+counted in the first course (designs 2 and 3) or in any course (design 4).  The dose where the
+trigger fires is topped up to a cohort of 3 (the triggering patient counts) and the 3+3 rule, with
+its variants, continues from there (:meth:`ThreePlusThree.standard`).  Choices the paper leaves open
+are named options:
+
+* an accelerated phase that reaches the top dose without a trigger switches to the standard phase
+  there (the top dose is topped up to 3);
+* a grade-2 toxicity in the triggering cohort's patient counts toward the trigger; grade-2 events
+  before the switch are not carried into the 3+3 counts (which count DLTs only);
+* later courses never feed the 3+3 decisions, which use first-course DLTs, as in a conventional
+  3+3 (intrapatient escalation and later courses are simulated by the course engine,
+  :mod:`doseesc.engines.courses`).
+
+The NCT05727722 hybrid (registry record, ``shared/seeds/004``): four dose levels, one
+administration, single-patient cohorts with one-level steps until the first DLT or the second grade-2
+event, then the 3+3 with MTD = highest dose with <= 1 DLT in >= 6 patients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from doseesc.designs.base import RUNNING, State
+from doseesc.designs.threeplusthree import ACCELERATED, ESCALATING, FIELDS, ThreePlusThree
+
+
+@dataclass(frozen=True)
+class AcceleratedTitration:
+    """An accelerated titration design over ``n_doses`` ladder levels (see the module docstring).
+
+    ``step``: ladder levels per escalation in the accelerated phase; ``any_course``: later-course
+    toxicities count toward the trigger (design 4); ``deescalate`` and ``expand_top``: the 3+3
+    variants of the standard phase.
+    """
+
+    n_doses: int
+    step: int = 1
+    any_course: bool = False
+    grade2_trigger: int = 2
+    deescalate: bool = False
+    expand_top: bool = False
+    label: str = "accelerated titration"
+
+    fields = FIELDS
+
+    def __post_init__(self) -> None:
+        ThreePlusThree(self.n_doses)  # validates n_doses
+        if not 1 <= self.step < max(self.n_doses, 2):
+            raise ValueError(f"step must be between 1 and n_doses - 1, got {self.step}")
+        if not 1 <= self.grade2_trigger <= 2:
+            raise ValueError(f"grade2_trigger must be 1 or 2, got {self.grade2_trigger}")
+
+    @classmethod
+    def simon(cls, design: int, n_doses: int, *, deescalate: bool = False, expand_top: bool = False):
+        """Simon et al.'s design 2, 3 or 4 on a ladder of 40% steps (design 1 is the plain 3+3)."""
+        if design == 1:
+            return ThreePlusThree(n_doses, deescalate=deescalate, expand_top=expand_top)
+        if design not in (2, 3, 4):
+            raise ValueError(f"design must be 1, 2, 3 or 4, got {design}")
+        return cls(
+            n_doses,
+            step=1 if design == 2 else 2,
+            any_course=design == 4,
+            deescalate=deescalate,
+            expand_top=expand_top,
+            label=f"atd{design}",
+        )
+
+    @classmethod
+    def nct05727722(cls, n_doses: int = 4) -> AcceleratedTitration:
+        """The registry trial's hybrid: one-level steps, then 3+3 with its MTD rule (DOMAIN.md)."""
+        return cls(n_doses, step=1, deescalate=True, expand_top=True, label="nct05727722")
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        return ("dlt", "g2", "late_dlt", "late_g2") if self.any_course else ("dlt", "g2")
+
+    @property
+    def standard_phase(self) -> ThreePlusThree:
+        return ThreePlusThree(self.n_doses, deescalate=self.deescalate, expand_top=self.expand_top)
+
+    @property
+    def options(self) -> dict[str, object]:
+        return {
+            "step": self.step,
+            "any_course": self.any_course,
+            "grade2_trigger": self.grade2_trigger,
+            "deescalate": self.deescalate,
+            "expand_top": self.expand_top,
+        }
+
+    def start(self) -> State:
+        return {f: np.zeros(1, dtype=np.int64) for f in FIELDS} | {
+            "phase": np.full(1, ACCELERATED),
+            "selected": np.full(1, RUNNING),
+        }
+
+    def cohort(self, state: State) -> tuple[np.ndarray, np.ndarray]:
+        """One patient in the accelerated phase; the 3+3's cohorts (with top-ups) after it."""
+        _, size = self.standard_phase.cohort(state)
+        return state["dose"], np.where(state["phase"] == ACCELERATED, 1, size)
+
+    def update(self, state: State, outcome: dict[str, np.ndarray]) -> State:
+        """State after a cohort: ``outcome`` holds first-course DLT and grade-2 counts of the cohort
+        (``dlt``, ``g2``) and, with ``any_course``, of earlier patients' later courses meanwhile."""
+        late_dlt = outcome.get("late_dlt", 0)
+        late_g2 = outcome.get("late_g2", 0)
+        d = state["dose"]
+        accelerated = state["phase"] == ACCELERATED
+        g2 = state["g2"] + outcome["g2"] + late_g2
+        trigger = (outcome["dlt"] + late_dlt > 0) | (g2 >= self.grade2_trigger) | (d == self.n_doses - 1)
+        switch = accelerated & trigger
+        climb = accelerated & ~trigger
+        standard = self.standard_phase.standard(state, outcome["dlt"])
+        return {
+            "phase": np.where(switch, ESCALATING, np.where(climb, ACCELERATED, standard["phase"])),
+            "dose": np.where(climb, np.minimum(d + self.step, self.n_doses - 1), standard["dose"]),
+            "n": np.where(switch, 1, np.where(climb, 0, standard["n"])),
+            "y": np.where(switch, outcome["dlt"], np.where(climb, 0, standard["y"])),
+            "threes": np.where(accelerated, 0, standard["threes"]),
+            "switch": np.where(switch, d, state["switch"]),
+            "accel": np.where(accelerated, state["accel"] | (1 << d), state["accel"]),
+            "g2": np.where(climb, np.minimum(g2, self.grade2_trigger), state["g2"]),
+            "selected": np.where(accelerated, RUNNING, standard["selected"]),
+        }
