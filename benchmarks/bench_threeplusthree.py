@@ -28,7 +28,7 @@ from doseesc.engines import exact, simulate
 from doseesc.engines.montecarlo import DEFAULT_CHUNK_TRIALS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from oracle import simulate_one  # noqa: E402  (the independent plain loop lives with the tests)
+from oracle import simulate_one  # the independent plain loop lives with the tests
 
 P_TOX = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
 

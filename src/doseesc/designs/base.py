@@ -79,6 +79,8 @@ class DecisionTable:
     """(n_live,) DLTs already observed at that dose."""
     next: np.ndarray
     """(n_live, n_codes) id after the cohort showed an outcome (-1 where impossible)."""
+    states: dict[str, np.ndarray]
+    """The design's state fields of every live state (e.g. ``states["phase"]``)."""
 
     @property
     def n_live(self) -> int:
@@ -202,4 +204,5 @@ def compile_design(design: Design) -> DecisionTable:
         n_before=state["n"].astype(np.int64),
         y_before=state["y"].astype(np.int64),
         next=nxt,
+        states=state,
     )

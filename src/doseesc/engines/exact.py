@@ -23,7 +23,9 @@ def outcome_probabilities(table: DecisionTable, p_dlt: np.ndarray, p_grade2: np.
     cohorts of independent patients: multinomial over (DLT, grade 2 only, neither)."""
     a, b = table.decode("dlt"), table.decode("g2")
     late = table.decode("late_dlt") + table.decode("late_g2")
-    pd, pg = p_dlt[table.dose][:, None], p_grade2[table.dose][:, None]
+    pd = p_dlt[table.dose][:, None]
+    # A rule that does not read grade 2 sees only DLT / no DLT.
+    pg = p_grade2[table.dose][:, None] if "g2" in table.outcomes else np.zeros_like(pd)
     m = table.size[:, None]
     c = m - a - b
     rest = np.clip(1.0 - pd - pg, 0.0, 1.0)  # rounding can leave -1e-17 when p_dlt + p_grade2 = 1

@@ -139,6 +139,21 @@ def _run_chunk(
     return tally
 
 
+def split_blocks(
+    n_trials: int, seed: int | None, chunk_trials: int, jobs: int
+) -> tuple[np.random.SeedSequence, list[list[tuple[np.random.SeedSequence, int]]]]:
+    """The root seed sequence and the chunks (runs of whole blocks of (seed, trials)) of a run."""
+    for name, value in (("n_trials", n_trials), ("jobs", jobs), ("chunk_trials", chunk_trials)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    root = np.random.SeedSequence(seed)
+    n_blocks = -(-n_trials // BLOCK_TRIALS)
+    sizes = [BLOCK_TRIALS] * (n_blocks - 1) + [n_trials - BLOCK_TRIALS * (n_blocks - 1)]
+    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
+    per_chunk = max(1, -(-chunk_trials // BLOCK_TRIALS))
+    return root, [blocks[i : i + per_chunk] for i in range(0, n_blocks, per_chunk)]
+
+
 def simulate(
     design: Design,
     model: ToxicityModel | Sequence[float] | np.ndarray,
@@ -158,23 +173,13 @@ def simulate(
     if not hasattr(model, "patient_probabilities"):
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
-        raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
+        raise ValueError(f"p_tox has {model.n_doses} doses but the design has {design.n_doses}")
     if "g2" in design.outcomes and not getattr(model, "grade2", False):
         raise ValueError(
             f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
         )
-    if "late_dlt" in design.outcomes:
-        raise ValueError(f"the {design.name} design reads later courses: use engines.courses")
-    for name, value in (("n_trials", n_trials), ("jobs", jobs), ("chunk_trials", chunk_trials)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
     table = compile_design(design)
-    root = np.random.SeedSequence(seed)
-    n_blocks = -(-n_trials // BLOCK_TRIALS)
-    sizes = [BLOCK_TRIALS] * (n_blocks - 1) + [n_trials - BLOCK_TRIALS * (n_blocks - 1)]
-    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
-    per_chunk = max(1, -(-chunk_trials // BLOCK_TRIALS))
-    chunks = [blocks[i : i + per_chunk] for i in range(0, n_blocks, per_chunk)]
+    root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs)
 
     if jobs == 1 or len(chunks) == 1:
         tally = _sum(_run_chunk(table, model, chunk) for chunk in chunks)

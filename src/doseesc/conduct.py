@@ -1,0 +1,252 @@
+"""How a trial is conducted in calendar time: accrual, screening, dosing, observation, disease course.
+
+These options feed the discrete-event engine (:mod:`doseesc.engines.events`); they do not change
+the design's rule.  Times are in **days**, accrual rates in **patients per month**, with a month of
+:data:`DAYS_PER_MONTH` days.  Every default that is a number from a source says which; the others
+are neutral (no screening, no waiting limit, no stagger, no halt) and a scenario sets them.
+
+Sources (``shared/DOMAIN.md``, which summarises the documents in ``shared/seeds/``):
+
+* HALPC phase II (JHEP Reports 2021;3:100291): screening up to 7 days; 1 or 2 infusions 7 days
+  apart; safety (DLT) period 28 days; coagulation tests up to 72 h after each infusion; at Day 1,
+  15 of 24 patients had ACLF (10 grade 1, 5 grade 2) and 9 acute decompensation (AD); the sentinel's
+  two suspected unexpected serious adverse reactions (SUSARs) halted the study.
+* NCT05727722 (registry record): one administration; DLT observation from baseline to Day 60; a
+  subject who does not complete the DLT period for a reason other than a DLT is replaced.
+* CANONIC (refs. 1 and 8 of the HALPC paper): transplant-free mortality without cell therapy at
+  Day 28 / Month 3: ACLF 32.8% / 51.2%; AD without ACLF 1.9% / 9.8%; ACLF with bilirubin >= 5 mg/dl
+  63.7% / 76.3%.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DAYS_PER_MONTH = 365.25 / 12
+"""Days in a month (a Julian year over 12): converts accrual rates and "Month 3"."""
+
+RISK_DAYS = (28.0, 3 * DAYS_PER_MONTH)
+"""Days at which CANONIC reports transplant-free mortality: Day 28 and Month 3."""
+
+CANONIC_ACLF = (0.328, 0.512)
+"""Transplant-free mortality by Day 28 and Month 3 with ACLF (CANONIC, DOMAIN.md)."""
+CANONIC_AD = (0.019, 0.098)
+"""The same for acute decompensation without ACLF (CANONIC, DOMAIN.md)."""
+CANONIC_ACLF_HIGH_BILIRUBIN = (0.637, 0.763)
+"""The same for ACLF with bilirubin >= 5 mg/dl (CANONIC, DOMAIN.md); every HALPC patient had a
+bilirubin above 5 mg/dl at screening (HALPC paper, Discussion), so this is the pessimistic choice."""
+
+HALPC_ACLF_FRACTION = 15 / 24
+"""Patients with ACLF at Day 1 in the HALPC phase II study: 15 of 24 (DOMAIN.md, Table 1)."""
+
+ACCRUAL_PROCESSES = ("poisson", "regular")
+SCREENING_DISTRIBUTIONS = ("uniform", "fixed")
+DLT_ONSETS = ("uniform", "after_infusion", "end")
+
+
+def _check(
+    owner: str, name: str, value: float, low: float, high: float = math.inf, *, open_low: bool = False
+) -> None:
+    """Raise ``ValueError`` naming ``owner.name`` unless ``value`` is in the range: ``[low, high]``,
+    or ``[low, inf)`` (finite) when ``high`` is infinite; ``open_low`` excludes ``low``.  NaN fails."""
+    above = low < value if open_low else low <= value
+    if not (above and (value <= high if math.isfinite(high) else value < high)):
+        left = "(" if open_low else "["
+        right = ")" if math.isinf(high) else "]"
+        raise ValueError(f"{owner}.{name} = {value!r}: allowed range is {left}{low:g}, {high:g}{right}")
+
+
+def _check_choice(owner: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{owner}.{name} = {value!r}: allowed values are {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class DiseaseCourse:
+    """Death or liver transplant during the DLT window: the competing risks of liver failure.
+
+    Each dosed patient has ACLF with probability ``aclf_fraction`` (else AD without ACLF); the time
+    from the first dose to death or transplant has a **piecewise-constant hazard**, one rate up to
+    Day 28 and another after it, fitted exactly to the two published cumulative risks of the
+    patient's group at :data:`RISK_DAYS` (Day 28, Month 3): with ``F1``, ``F2`` those risks,
+
+        h1 = -ln(1 - F1) / 28,    h2 = -ln((1 - F2) / (1 - F1)) / (t2 - 28),    t2 = Month 3 in days,
+
+    and ``h2`` continues after Month 3.  The defaults are CANONIC's transplant-free mortality
+    (:data:`CANONIC_ACLF`, :data:`CANONIC_AD`).  Those figures count deaths; a transplant also ends the
+    window, so ``transplant_share`` (0 to 1) labels that share of the exits as transplants without
+    changing their timing (HALPC phase II: 4 deaths and 3 transplants before Day 28, DOMAIN.md,
+    i.e. 3/7).  The clock starts at the first dose (Day 1 of the HALPC schedule): losses before
+    dosing are screen failures or patients lost while waiting.
+    """
+
+    aclf_fraction: float = HALPC_ACLF_FRACTION
+    aclf_risk: tuple[float, float] = CANONIC_ACLF
+    ad_risk: tuple[float, float] = CANONIC_AD
+    transplant_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check("DiseaseCourse", "aclf_fraction", self.aclf_fraction, 0.0, 1.0)
+        _check("DiseaseCourse", "transplant_share", self.transplant_share, 0.0, 1.0)
+        for name in ("aclf_risk", "ad_risk"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 2 or not 0.0 <= value[0] <= value[1] < 1.0:
+                raise ValueError(
+                    f"DiseaseCourse.{name} = {getattr(self, name)!r}: allowed are two cumulative risks "
+                    "(Day 28, Month 3) with 0 <= day-28 risk <= month-3 risk < 1"
+                )
+            object.__setattr__(self, name, value)
+
+    def hazards(self, aclf: bool) -> tuple[float, float]:
+        """Hazards (per day) before and after Day 28 for a patient with or without ACLF."""
+        f1, f2 = self.aclf_risk if aclf else self.ad_risk
+        t1, t2 = RISK_DAYS
+        return -math.log1p(-f1) / t1, math.log((1.0 - f1) / (1.0 - f2)) / (t2 - t1)
+
+    def risk(self, days: float, aclf: bool) -> float:
+        """Probability of death or transplant within ``days`` of the first dose."""
+        h1, h2 = self.hazards(aclf)
+        t1 = RISK_DAYS[0]
+        cumulative = h1 * min(days, t1) + h2 * max(days - t1, 0.0)
+        return -math.expm1(-cumulative)
+
+    def window_risk(self, days: float) -> float:
+        """Population-averaged probability of leaving a window of ``days`` by death or transplant."""
+        return self.aclf_fraction * self.risk(days, True) + (1 - self.aclf_fraction) * self.risk(days, False)
+
+
+@dataclass(frozen=True)
+class Conduct:
+    """The calendar-time conduct of one trial (units: days; accrual in patients per month).
+
+    Accrual and screening
+        ``accrual_per_month``: one rate per recruiting site (a number for one site), each > 0.
+        ``accrual_process``: ``"poisson"`` (independent sites: the merged arrivals are a Poisson
+        process with the summed rate) or ``"regular"`` (one patient exactly every 1 / summed rate
+        months, first at that interval: a deterministic plan, for closed-form checks).
+        ``screening_days``: how long screening takes; ``screening`` is ``"uniform"`` (uniform on
+        [0, screening_days]: the protocols give only an upper bound, e.g. HALPC "up to 7 days") or
+        ``"fixed"`` (exactly ``screening_days``).  ``screen_failure``: probability a screened patient
+        is not eligible, in [0, 1).
+    Waiting
+        A patient who passed screening waits for an open slot at the current dose, first come first
+        served, for at most ``max_wait_days`` (``inf``: no limit), then is lost.
+    Dosing
+        ``infusions`` administrations ``interval_days`` apart (HALPC: 2, 7 days apart; NCT05727722: 1);
+        the DLT window starts at the first.  A DLT or an exit stops further infusions.
+        ``stagger_days``: the first patient at a dose level not treated before is observed that long
+        before the other slots of the cohort open (a sentinel; if the sentinel leaves the window
+        early without a DLT, the replacement is the new sentinel).
+    DLT window
+        ``window_days`` (HALPC 28, NCT05727722 60).  Time of a DLT from the first dose (``dlt_onset``):
+        ``"uniform"`` on [0, window_days] (no timing information); ``"after_infusion"``: uniform
+        within ``onset_days`` after one of the infusions, each equally likely (HALPC's bleeding
+        mechanism acts at infusion; coagulation was monitored up to 72 h after each, so 3 days by
+        default); ``"end"``: only known at the end-of-window visit.
+    Decisions
+        The design's rule is consulted when every slot of the cohort has been dosed and either all
+        windows are over or (``early_decision``) the DLTs already seen decide the cohort whatever
+        the pending patients show.
+    Competing risks
+        ``disease``: a :class:`DiseaseCourse`, or None for none.  A patient who dies or has a
+        transplant in the window before any DLT is not evaluable and is replaced (NCT05727722).
+    Safety halt
+        Each DLT is, with probability ``halt_probability``, a suspected unexpected serious adverse
+        reaction that stops new patients from starting treatment for ``halt_days`` of review
+        (patients already dosed continue); HALPC's sentinel SUSARs halted that study.
+    """
+
+    accrual_per_month: tuple[float, ...] | float
+    accrual_process: str = "poisson"
+    screening_days: float = 0.0
+    screening: str = "uniform"
+    screen_failure: float = 0.0
+    max_wait_days: float = math.inf
+    infusions: int = 1
+    interval_days: float = 7.0
+    stagger_days: float = 0.0
+    window_days: float = 28.0
+    dlt_onset: str = "uniform"
+    onset_days: float = 3.0
+    early_decision: bool = True
+    disease: DiseaseCourse | None = None
+    halt_probability: float = 0.0
+    halt_days: float = 0.0
+
+    def __post_init__(self) -> None:
+        rates = self.accrual_per_month
+        rates = (rates,) if isinstance(rates, int | float) else tuple(rates)
+        if not rates:
+            raise ValueError("Conduct.accrual_per_month: allowed is one rate > 0 per site, at least one site")
+        for i, r in enumerate(rates):
+            _check("Conduct", f"accrual_per_month[{i}]", float(r), 0.0, math.inf, open_low=True)
+        object.__setattr__(self, "accrual_per_month", tuple(float(r) for r in rates))
+        _check_choice("Conduct", "accrual_process", self.accrual_process, ACCRUAL_PROCESSES)
+        _check_choice("Conduct", "screening", self.screening, SCREENING_DISTRIBUTIONS)
+        _check_choice("Conduct", "dlt_onset", self.dlt_onset, DLT_ONSETS)
+        for name in ("screening_days", "interval_days", "window_days", "halt_days"):
+            _check("Conduct", name, getattr(self, name), 0.0)
+        if not self.max_wait_days >= 0.0:
+            raise ValueError(f"Conduct.max_wait_days = {self.max_wait_days!r}: allowed range is [0, inf]")
+        _check("Conduct", "screen_failure", self.screen_failure, 0.0, 1.0)
+        if self.screen_failure == 1.0:
+            raise ValueError(
+                "Conduct.screen_failure = 1.0: allowed range is [0, 1) (nobody would be eligible)"
+            )
+        _check("Conduct", "halt_probability", self.halt_probability, 0.0, 1.0)
+        if not isinstance(self.infusions, int) or isinstance(self.infusions, bool) or self.infusions < 1:
+            raise ValueError(f"Conduct.infusions = {self.infusions!r}: allowed is a whole number >= 1")
+        if self.infusions > 1:
+            # Every infusion falls inside the window that starts at the first.
+            _check(
+                "Conduct", "interval_days", self.interval_days, 0.0, self.window_days / (self.infusions - 1)
+            )
+        _check("Conduct", "stagger_days", self.stagger_days, 0.0, self.window_days)
+        if self.dlt_onset == "after_infusion":
+            last_infusion = (self.infusions - 1) * self.interval_days
+            _check("Conduct", "onset_days", self.onset_days, 0.0, self.window_days - last_infusion)
+
+    @property
+    def accrual_per_day(self) -> float:
+        """Summed accrual rate over sites, patients per day."""
+        return sum(self.accrual_per_month) / DAYS_PER_MONTH
+
+    @classmethod
+    def halpc(cls, accrual_per_month: tuple[float, ...] | float, **changes: Any) -> Conduct:
+        """HALPC phase II-like conduct (DOMAIN.md): screening up to 7 days, 2 infusions 7 days apart,
+        a 28-day window, DLTs within 72 h of an infusion, ACLF/AD competing risks (CANONIC) with
+        15/24 ACLF.  The accrual rate is not published and must be given; ``changes`` override."""
+        base = cls(
+            accrual_per_month,
+            screening_days=7.0,
+            infusions=2,
+            interval_days=7.0,
+            window_days=28.0,
+            dlt_onset="after_infusion",
+            onset_days=3.0,
+            disease=DiseaseCourse(HALPC_ACLF_FRACTION),
+        )
+        return replace(base, **changes)
+
+    @classmethod
+    def nct05727722(cls, accrual_per_month: tuple[float, ...] | float, **changes: Any) -> Conduct:
+        """NCT05727722-like conduct (registry record, DOMAIN.md): one administration, DLT observation
+        to Day 60; the accrual rate and the population's disease course are not in the record and
+        are to be given (``changes``)."""
+        return replace(cls(accrual_per_month, infusions=1, window_days=60.0), **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (an infinite waiting limit is None)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, DiseaseCourse):
+                value = {g.name: getattr(value, g.name) for g in fields(value)}
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, float) and math.isinf(value):
+                value = None
+            out[f.name] = value
+        return out

@@ -1,0 +1,334 @@
+"""Monte Carlo with several courses per patient and intrapatient escalation (accelerated titration).
+
+Time runs in *periods* of one course: in each period the design's next cohort receives its first
+course while every earlier patient still on study receives the next one (the assumption of Simon et
+al.'s simulations: a new cohort enters once the previous one has completed its first course).  The
+design decides from the new cohort's first-course outcome and, for designs whose trigger counts any
+course (design 4), from what earlier patients' later courses showed in the same period.  Once the
+design has stopped, patients on study complete their courses (so that worst grades and courses per
+patient are counted in full), and no one new is enrolled.
+
+Between courses a patient's dose changes by the documented rule of :class:`CourseOptions`:
+with intrapatient escalation, worst grade 0-1 goes up one ladder level (at most to the top), grade 2
+stays; grade 3-4 reduces one level (``on_dlt="reduce"``, not below the lowest) or takes the patient
+off study (``on_dlt="stop"``).  Without intrapatient escalation the dose stays, and ``on_dlt`` still
+applies.  A patient leaves after ``courses`` courses.
+
+Randomness is drawn block-wise as in :mod:`doseesc.engines.montecarlo`, so results for a seed are
+bit-identical whatever the chunk size or number of worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from doseesc.designs.base import OUTCOME_RANGES, DecisionTable, Design, compile_design
+from doseesc.designs.threeplusthree import ACCELERATED, COHORT
+from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS, split_blocks
+from doseesc.results import OperatingCharacteristics
+from doseesc.streams import TrialStreams
+
+GRADES = ("0-1", "2", "3", "4")
+
+
+@dataclass(frozen=True)
+class CourseOptions:
+    """How patients are treated over courses (see the module docstring)."""
+
+    courses: int = 1
+    intrapatient: bool = False
+    on_dlt: Literal["reduce", "stop"] = "reduce"
+    low_level: int = 0
+    """Patients whose first dose index is below this are counted as treated at a low dose (e.g. the
+    first level at or above a given fraction of the true MTD)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.courses <= 20:
+            raise ValueError(f"courses must be between 1 and 20, got {self.courses}")
+        if self.on_dlt not in ("reduce", "stop"):
+            raise ValueError(f"on_dlt must be 'reduce' or 'stop', got {self.on_dlt!r}")
+        if self.low_level < 0:
+            raise ValueError(f"low_level must be >= 0, got {self.low_level}")
+
+
+# Per-trial counters kept while a trial runs and summed (with squares) when it ends.
+_COUNTERS = ("patients", "courses", "accelerated", "low_dose", "worst_0_1", "worst_2", "worst_3", "worst_4")
+
+
+@dataclass
+class _Tally:
+    weights: np.ndarray
+    selected: np.ndarray
+    total_n: np.ndarray
+    total_dlt: np.ndarray
+    switch: np.ndarray  # (n_doses,) trials whose accelerated phase ended at each dose
+    sums: np.ndarray  # (n_counters,) per-trial counters summed
+    products: np.ndarray  # (n_counters, n_counters) their products summed (for SEs of ratios)
+
+    def __iadd__(self, other: _Tally) -> _Tally:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).__iadd__(getattr(other, name))
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class CourseResult:
+    """Operating characteristics (first-course design decisions) and per-patient course outcomes.
+
+    ``worst_grade`` is the fraction of patients whose worst grade over their courses was 0-1, 2, 3
+    or 4 (pooled over trials: sum of counts / sum of patients) with delta-method SEs.
+    """
+
+    oc: OperatingCharacteristics
+    options: CourseOptions
+    mean_patients: float
+    se_mean_patients: float
+    mean_courses_per_patient: float
+    se_mean_courses_per_patient: float
+    mean_accelerated: float
+    se_mean_accelerated: float
+    mean_low_dose: float
+    se_mean_low_dose: float
+    worst_grade: np.ndarray
+    se_worst_grade: np.ndarray
+    p_switch: np.ndarray
+    """P(the accelerated phase ended at dose index d)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.oc.to_dict() | {
+            "courses": self.options.courses,
+            "intrapatient": self.options.intrapatient,
+            "on_dlt": self.options.on_dlt,
+            "mean_patients": self.mean_patients,
+            "se_mean_patients": self.se_mean_patients,
+            "mean_courses_per_patient": self.mean_courses_per_patient,
+            "se_mean_courses_per_patient": self.se_mean_courses_per_patient,
+            "mean_accelerated_patients": self.mean_accelerated,
+            "se_mean_accelerated_patients": self.se_mean_accelerated,
+            "low_level": self.options.low_level,
+            "mean_low_dose_patients": self.mean_low_dose,
+            "se_mean_low_dose_patients": self.se_mean_low_dose,
+            "worst_grade": dict(zip(GRADES, self.worst_grade.tolist(), strict=True)),
+            "se_worst_grade": dict(zip(GRADES, self.se_worst_grade.tolist(), strict=True)),
+            "p_switch": self.p_switch.tolist(),
+        }
+
+
+def _run_chunk(
+    table: DecisionTable,
+    accelerated: np.ndarray,
+    model: Any,
+    options: CourseOptions,
+    blocks: Sequence[tuple[np.random.SeedSequence, int]],
+) -> _Tally:
+    n_live, width, levels, n_doses = table.n_live, table.next.shape[1], table.max_patients + 1, table.n_doses
+    ring, slots = options.courses, COHORT
+    reads_late = "late_dlt" in table.outcomes
+    dose_values = model.dose_values()
+    top = n_doses - 1
+    n_c = len(_COUNTERS)
+    tally = _Tally(
+        weights=np.zeros(n_live * width, dtype=np.int64),
+        selected=np.zeros(n_doses + 1, dtype=np.int64),
+        total_n=np.zeros(levels, dtype=np.int64),
+        total_dlt=np.zeros(levels, dtype=np.int64),
+        switch=np.zeros(n_doses, dtype=np.int64),
+        sums=np.zeros(n_c, dtype=np.int64),
+        products=np.zeros((n_c, n_c), dtype=np.int64),
+    )
+
+    streams = TrialStreams([seq for seq, _ in blocks], [c for _, c in blocks])
+    a = streams.n_trials
+    state = np.zeros(a, dtype=np.int64)
+    n_total = np.zeros(a, dtype=np.int64)
+    dlt_total = np.zeros(a, dtype=np.int64)
+    counters = np.zeros((n_c, a), dtype=np.int64)
+    # Ring buffer of the last `ring` cohorts: level -1 marks an empty slot or a patient off study.
+    level = np.full((ring, slots, a), -1, dtype=np.int64)
+    cumulative = np.zeros((ring, slots, a))
+    effect = np.zeros((ring, slots, a))
+    given = np.zeros((ring, slots, a), dtype=np.int64)
+    worst = np.zeros((ring, slots, a), dtype=np.int64)
+    g2_seen = np.zeros((ring, slots, a), dtype=bool)
+    period = 0
+    while a:
+        running = state < n_live
+        live_state = np.where(running, state, 0)
+        # The slot's previous occupants have had all their courses and left.
+        slot = period % ring
+        size = np.where(running, table.size[live_state], 0)
+        new = np.arange(slots)[:, None] < size
+        level[slot] = np.where(new, table.dose[live_state], -1)
+        cumulative[slot], given[slot], worst[slot], g2_seen[slot] = 0.0, 0, 0, False
+        effect[slot] = model.draw_patients(streams, slots)
+        counters[_COUNTERS.index("patients")] += size
+        counters[_COUNTERS.index("accelerated")] += np.where(running & accelerated[live_state], size, 0)
+        low = new & (level[slot] < options.low_level)
+        counters[_COUNTERS.index("low_dose")] += low.sum(axis=0)
+
+        on = level >= 0
+        p = model.grade_probabilities(np.maximum(level, 0), cumulative, effect)
+        u = streams.random(ring * slots).reshape(ring, slots, a)
+        grade = np.where(on, 1 + (u < p[0]).astype(np.int64) + (u < p[1]) + (u < p[2]), 0)
+
+        first = grade[slot]
+        dlt = np.count_nonzero(first >= 3, axis=0)
+        code = {"dlt": dlt, "g2": np.count_nonzero(first == 2, axis=0)}
+        if reads_late:
+            later = np.ones(ring, dtype=bool)
+            later[slot] = False
+            fresh_g2 = (grade[later] == 2) & ~g2_seen[later]
+            code["late_dlt"] = np.any(grade[later] >= 3, axis=(0, 1)).astype(np.int64)
+            code["late_g2"] = np.minimum(fresh_g2.sum(axis=(0, 1)), OUTCOME_RANGES["late_g2"] - 1)
+        g2_seen |= grade == 2
+        outcome = live_state * width + table.code(**{k: v for k, v in code.items() if k in table.outcomes})
+        tally.weights += np.bincount(outcome[running], minlength=n_live * width)
+        after = np.where(running, table.next.ravel()[outcome], state)
+        switched = running & accelerated[live_state] & ~accelerated[np.where(after < n_live, after, 0)]
+        switched |= running & accelerated[live_state] & (after >= n_live)
+        tally.switch += np.bincount(table.dose[live_state][switched], minlength=n_doses)
+        n_total += size
+        dlt_total += np.where(running, dlt, 0)
+        state = after
+
+        # Course bookkeeping: worst grade, cumulative dose, next course's dose.
+        worst = np.maximum(worst, grade)
+        cumulative = cumulative + np.where(on, dose_values[np.maximum(level, 0)], 0.0)
+        given = given + on
+        step = np.zeros_like(level)
+        if options.intrapatient:
+            step = np.where(grade <= 1, 1, 0)
+        toxic = grade >= 3
+        if options.on_dlt == "reduce":
+            step = np.where(toxic, -1, step)
+        next_level = np.clip(level + step, 0, top)
+        done_courses = given >= options.courses
+        leave = on & (done_courses | (toxic & (options.on_dlt == "stop")))
+        _retire(np.where(leave, level, -1), worst, given, counters)
+        level = np.where(on & ~leave, next_level, -1)
+        period += 1
+
+        finished = (state >= n_live) & ~np.any(level >= 0, axis=(0, 1))
+        if not finished.any():
+            continue
+        tally.selected += np.bincount(state[finished] - n_live, minlength=n_doses + 1)
+        tally.total_n += np.bincount(n_total[finished], minlength=levels)
+        tally.total_dlt += np.bincount(dlt_total[finished], minlength=levels)
+        done_counters = counters[:, finished]
+        tally.sums += done_counters.sum(axis=1)
+        tally.products += done_counters @ done_counters.T
+        keep = ~finished
+        streams.keep(keep)
+        state, n_total, dlt_total = state[keep], n_total[keep], dlt_total[keep]
+        counters = counters[:, keep]
+        level, cumulative, effect = level[..., keep], cumulative[..., keep], effect[..., keep]
+        given, worst, g2_seen = given[..., keep], worst[..., keep], g2_seen[..., keep]
+        a = int(keep.sum())
+    tally.weights = tally.weights.reshape(n_live, width)
+    return tally
+
+
+def _retire(level: np.ndarray, worst: np.ndarray, given: np.ndarray, counters: np.ndarray) -> None:
+    """Count the courses and worst grade of the patients leaving (``level >= 0``)."""
+    leaving = level >= 0
+    counters[_COUNTERS.index("courses")] += np.where(leaving, given, 0).sum(axis=tuple(range(level.ndim - 1)))
+    for g, name in enumerate(("worst_0_1", "worst_2", "worst_3", "worst_4"), start=1):
+        hit = leaving & (worst == g)
+        counters[_COUNTERS.index(name)] += hit.sum(axis=tuple(range(level.ndim - 1)))
+
+
+def simulate_courses(
+    design: Design,
+    model: Any,
+    n_trials: int,
+    seed: int | None = None,
+    options: CourseOptions | None = None,
+    *,
+    chunk_trials: int = DEFAULT_CHUNK_TRIALS // 16,
+    jobs: int = 1,
+) -> CourseResult:
+    """Simulate ``n_trials`` trials of ``design`` with patients treated over several courses.
+
+    ``model`` gives per-course grade probabilities (:class:`~doseesc.models.graded.GradedTable` or
+    :class:`~doseesc.models.graded.LatentToxicity`).  Seeds, chunks and jobs behave as in
+    :func:`doseesc.engines.montecarlo.simulate`.
+    """
+    options = options or CourseOptions()
+    if model.n_doses != design.n_doses:
+        raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
+    table = compile_design(design)
+    accelerated = table.states["phase"] == ACCELERATED
+    root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs)
+    args = (table, accelerated, model, options)
+    if jobs == 1 or len(chunks) == 1:
+        tallies = [_run_chunk(*args, chunk) for chunk in chunks]
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
+            tallies = list(pool.map(_run_chunk, *([x] * len(chunks) for x in args), chunks))
+    tally = tallies[0]
+    for t in tallies[1:]:
+        tally += t
+
+    m = np.arange(tally.total_dlt.shape[0])
+    oc = OperatingCharacteristics.from_sums(
+        table=table,
+        weights=tally.weights,
+        selected=tally.selected,
+        total_n=tally.total_n,
+        total_dlt=float(tally.total_dlt @ m),
+        total_dlt_sq=float(tally.total_dlt @ m**2),
+        n_trials=n_trials,
+        design=design.name,
+        options=design.options,
+        engine="courses",
+        p_tox=model.mean_probabilities(),
+        seed=int(root.entropy) if isinstance(root.entropy, int) else None,
+    )
+    idx = {name: i for i, name in enumerate(_COUNTERS)}
+    mean, se = _mean_se(tally, n_trials)
+    ratio = {name: _ratio(tally, n_trials, idx[name], idx["patients"]) for name in _COUNTERS}
+    worst = [ratio[name] for name in ("worst_0_1", "worst_2", "worst_3", "worst_4")]
+    return CourseResult(
+        oc=oc,
+        options=options,
+        mean_patients=mean[idx["patients"]],
+        se_mean_patients=se[idx["patients"]],
+        mean_courses_per_patient=ratio["courses"][0],
+        se_mean_courses_per_patient=ratio["courses"][1],
+        mean_accelerated=mean[idx["accelerated"]],
+        se_mean_accelerated=se[idx["accelerated"]],
+        mean_low_dose=mean[idx["low_dose"]],
+        se_mean_low_dose=se[idx["low_dose"]],
+        worst_grade=np.array([w[0] for w in worst]),
+        se_worst_grade=np.array([w[1] for w in worst]),
+        p_switch=tally.switch / n_trials,
+    )
+
+
+def _mean_se(tally: _Tally, n: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = tally.sums / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (np.diag(tally.products) - n * mean**2) / (n - 1)
+    return mean, np.sqrt(np.maximum(var, 0) / n)
+
+
+def _ratio(tally: _Tally, n: int, i: int, j: int) -> tuple[float, float]:
+    """Ratio of sums X/Y over trials and its delta-method standard error."""
+    sx, sy = tally.sums[i], tally.sums[j]
+    if sy == 0:
+        return float("nan"), float("nan")
+    r = sx / sy
+    # Residuals d_t = x_t - r y_t; Var(r) ~ sum d_t^2 / (sum y)^2 (with n/(n-1) correction).
+    sdd = tally.products[i, i] - 2 * r * tally.products[i, j] + r * r * tally.products[j, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = sdd / sy**2 * n / (n - 1)
+    return float(r), float(np.sqrt(max(var, 0.0)))
+
+
+__all__ = ["BLOCK_TRIALS", "CourseOptions", "CourseResult", "simulate_courses"]

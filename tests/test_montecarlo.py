@@ -1,0 +1,296 @@
+"""The Monte Carlo engine: agreement with the exact engine, reproducibility, input validation.
+
+Tolerances.  Every Monte Carlo estimate here is a mean of N independent trials, so it is within
+Z = 4 standard errors of its expectation except with probability ~6e-5 (normal approximation).
+Standard errors are computed from the *exact* distribution (the oracle's Fraction moments), not
+from the simulation itself:
+
+* a proportion pi (selection, no selection, a point of the sample-size pmf): sqrt(pi (1 - pi) / N);
+* a mean of X (patients or DLTs, per dose or in total): sd(X) / sqrt(N);
+* a sample variance s^2 of X: Var(s^2) = (mu4 - sigma^4 (N - 3) / (N - 1)) / N, with mu4 the fourth
+  central moment of X -- so SDs are compared through their squares, |s^2 - sigma^2| <= Z * SE(s^2),
+  which avoids dividing by a small sigma.
+
+Seeds are fixed, so the tests are deterministic.  The 16 runs below make ~550 comparisons with a
+non-zero SE, so fresh seeds would raise a false alarm with probability ~3% (550 x 6e-5): a failure
+here is worth reading before it is blamed on chance (and a seed should not be changed to hide it).
+
+Where an exact SE is zero (a dose with p exactly 0 or 1 makes some quantity certain), the estimate
+must equal the exact value exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from oracle import NONE, VARIANTS, central_moment, exact_oracle, simulate_one
+
+from doseesc.designs import ThreePlusThree
+from doseesc.engines import exact, simulate
+from doseesc.engines.montecarlo import BLOCK_TRIALS
+
+Z = 4.0
+N_TRIALS = 200_000
+
+SCENARIOS = {
+    "reference": ["0.05", "0.1", "0.2", "0.3", "0.5", "0.7"],
+    "flat-low": ["0.05", "0.05", "0.05", "0.05", "0.05"],
+    "steep": ["0.1", "0.45", "0.8", "0.95"],
+    "certain": ["0", "0", "0.3", "1", "1"],
+}
+
+
+class Comparison:
+    """Collects every estimate-vs-exact comparison of one run, to report all failures at once."""
+
+    def __init__(self, n_trials: int):
+        self.n = n_trials
+        self.failures: list[str] = []
+        self.count = 0
+
+    def _check(self, name, estimate, expected, se):
+        self.count += 1
+        if se == 0:
+            if estimate != expected:
+                self.failures.append(f"{name}: {estimate!r} != {expected!r} (exact SE is zero)")
+        elif abs(estimate - expected) > Z * se:
+            z = (estimate - expected) / se
+            self.failures.append(f"{name}: {estimate:.6g} vs {expected:.6g}, SE {se:.3g}, z = {z:+.2f}")
+
+    def proportion(self, name, estimate, expected: float, exact_pi: Fraction):
+        se = math.sqrt(float(exact_pi * (1 - exact_pi)) / self.n)
+        self._check(name, float(estimate), float(expected), 0.0 if exact_pi in (0, 1) else se)
+
+    def mean(self, name, estimate, expected: float, dist):
+        var = central_moment(dist, 2)
+        self._check(name, float(estimate), float(expected), math.sqrt(float(var) / self.n) if var else 0.0)
+
+    def sd(self, name, estimate, dist):
+        var = central_moment(dist, 2)
+        mu4 = central_moment(dist, 4)
+        n = self.n
+        var_s2 = (mu4 - var**2 * Fraction(n - 3, n - 1)) / n
+        self._check(name, float(estimate) ** 2, float(var), math.sqrt(float(var_s2)) if var else 0.0)
+
+    def assert_ok(self):
+        assert not self.failures, f"{len(self.failures)} of {self.count} comparisons failed:\n" + "\n".join(
+            self.failures
+        )
+
+
+def compare_to_exact(mc, oc, oracle, n_trials) -> Comparison:
+    """Compare a Monte Carlo result ``mc`` with the exact engine's ``oc`` (SEs from ``oracle``)."""
+    c = Comparison(n_trials)
+    k = len(oracle.n)
+    for d in range(k):
+        c.proportion(f"p_select[{d}]", mc.p_select[d], oc.p_select[d], oracle.p_select[d])
+        c.mean(f"mean_n[{d}]", mc.mean_n[d], oc.mean_n[d], oracle.n[d])
+        c.mean(f"mean_dlt[{d}]", mc.mean_dlt[d], oc.mean_dlt[d], oracle.y[d])
+    c.proportion("p_none", mc.p_none, oc.p_none, oracle.p_none)
+    c.mean("mean_total_n", mc.mean_total_n, oc.mean_total_n, oracle.total_n)
+    c.mean("mean_total_dlt", mc.mean_total_dlt, oc.mean_total_dlt, oracle.total_dlt)
+    return c
+
+
+@pytest.mark.parametrize(("deescalate", "expand_top"), VARIANTS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_simulation_agrees_with_exact_engine(scenario, deescalate, expand_top):
+    p_frac = SCENARIOS[scenario]
+    p = [float(q) for q in p_frac]
+    k = len(p)
+    design = ThreePlusThree(k, deescalate, expand_top)
+    seed = 20_000 + 10 * list(SCENARIOS).index(scenario) + VARIANTS.index((deescalate, expand_top))
+    oracle = exact_oracle(p_frac, deescalate, expand_top)
+    oc = exact(design, p)
+    mc = simulate(design, p, N_TRIALS, seed=seed)
+
+    assert mc.engine == "mc" and mc.n_trials == N_TRIALS and mc.seed == seed
+    assert mc.p_select.sum() + mc.p_none == pytest.approx(1.0, abs=1e-12)
+    assert mc.total_n_pmf.sum() == pytest.approx(1.0, abs=1e-12)
+
+    c = compare_to_exact(mc, oc, oracle, N_TRIALS)
+    # the whole distribution of the total sample size
+    assert mc.total_n_pmf.shape == oc.total_n_pmf.shape
+    for m in range(oc.total_n_pmf.shape[0]):
+        c.proportion(
+            f"total_n_pmf[{m}]", mc.total_n_pmf[m], oc.total_n_pmf[m], oracle.total_n.get(m, Fraction(0))
+        )
+    # spreads across trials
+    for d in range(k):
+        c.sd(f"sd_n[{d}]", mc.sd_n[d], oracle.n[d])
+        c.sd(f"sd_dlt[{d}]", mc.sd_dlt[d], oracle.y[d])
+    c.sd("sd_total_n", mc.sd_total_n, oracle.total_n)
+    c.sd("sd_total_dlt", mc.sd_total_dlt, oracle.total_dlt)
+    c.assert_ok()
+
+
+def test_standard_errors_follow_from_estimates():
+    p = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
+    mc = simulate(ThreePlusThree.nct05727722(6), p, 50_000, seed=3)
+    n = mc.n_trials
+    np.testing.assert_allclose(mc.se_p_select, np.sqrt(mc.p_select * (1 - mc.p_select) / n), rtol=1e-12)
+    assert mc.se_p_none == pytest.approx(math.sqrt(mc.p_none * (1 - mc.p_none) / n), rel=1e-12)
+    np.testing.assert_allclose(mc.se_mean_n, mc.sd_n / math.sqrt(n), rtol=1e-12)
+    np.testing.assert_allclose(mc.se_mean_dlt, mc.sd_dlt / math.sqrt(n), rtol=1e-12)
+    assert mc.se_mean_total_n == pytest.approx(mc.sd_total_n / math.sqrt(n), rel=1e-12)
+    assert mc.se_mean_total_dlt == pytest.approx(mc.sd_total_dlt / math.sqrt(n), rel=1e-12)
+    d = mc.to_dict()
+    assert d["n_trials"] == n and d["seed"] == 3
+    assert d["se_p_select"] == mc.se_p_select.tolist()
+
+
+def test_single_trial():
+    mc = simulate(ThreePlusThree(3, deescalate=True), [0.2, 0.4, 0.6], 1, seed=9)
+    outcomes = np.append(mc.p_select, mc.p_none)
+    assert sorted(outcomes.tolist()) == [0.0] * 3 + [1.0]
+    assert mc.total_n_pmf.sum() == 1.0
+    assert mc.mean_total_n in (3.0, 6.0, 9.0, 12.0, 15.0, 18.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Reproducibility
+
+ARRAYS = ("p_tox", "p_select", "mean_n", "mean_dlt", "sd_n", "sd_dlt", "total_n_pmf")
+SCALARS = ("p_none", "mean_total_n", "mean_total_dlt", "sd_total_n", "sd_total_dlt", "n_trials", "seed")
+
+
+def assert_identical(a, b):
+    assert a.to_dict() == b.to_dict()
+    for name in ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    for name in SCALARS:
+        assert getattr(a, name) == getattr(b, name), name
+
+
+REPRO_P = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
+REPRO_TRIALS = 3 * BLOCK_TRIALS + 1234  # not a multiple of the block size: a short last block
+
+
+@pytest.mark.parametrize(("deescalate", "expand_top"), [(False, False), (True, True)])
+def test_bit_identical_whatever_chunking_and_jobs(deescalate, expand_top):
+    design = ThreePlusThree(6, deescalate, expand_top)
+    base = simulate(design, REPRO_P, REPRO_TRIALS, seed=11, chunk_trials=BLOCK_TRIALS, jobs=1)
+    for chunk_trials, jobs in [
+        (BLOCK_TRIALS, 2),  # 4 chunks over 2 processes
+        (2 * BLOCK_TRIALS, 2),  # 2 chunks over 2 processes
+        (4 * BLOCK_TRIALS, 1),  # one chunk
+        (4 * BLOCK_TRIALS, 2),
+        (3 * BLOCK_TRIALS - 1, 1),  # rounded up to whole blocks
+        (1, 1),  # rounded up to one block
+    ]:
+        other = simulate(design, REPRO_P, REPRO_TRIALS, seed=11, chunk_trials=chunk_trials, jobs=jobs)
+        assert_identical(base, other)
+    assert_identical(base, simulate(design, REPRO_P, REPRO_TRIALS, seed=11))  # default chunking
+
+
+def test_same_seed_same_result_different_seed_different_result():
+    design = ThreePlusThree.nct05727722(6)
+    a = simulate(design, REPRO_P, 20_000, seed=123)
+    assert_identical(a, simulate(design, REPRO_P, 20_000, seed=123))
+    b = simulate(design, REPRO_P, 20_000, seed=124)
+    assert not np.array_equal(a.p_select, b.p_select)
+    assert a.mean_total_n != b.mean_total_n
+    assert a.to_dict() != b.to_dict()
+
+
+def test_fresh_entropy_is_recorded_and_reproduces():
+    design = ThreePlusThree(4)
+    p = [0.1, 0.2, 0.3, 0.4]
+    a = simulate(design, p, 5_000)
+    assert isinstance(a.seed, int)
+    assert_identical(a, simulate(design, p, 5_000, seed=a.seed))
+    b = simulate(design, p, 5_000)
+    assert b.seed != a.seed
+
+
+def test_a_block_prefix_does_not_depend_on_the_total():
+    """Block b draws only from child b of SeedSequence(seed): the first block of trials is the same
+    whether one or more blocks are simulated, so the tallies of two blocks are those of the first
+    block plus those of the second.  Checked on the sample-size counts, which are exact integers."""
+    design = ThreePlusThree(6, deescalate=True)
+    one = simulate(design, REPRO_P, BLOCK_TRIALS, seed=5)
+    two = simulate(design, REPRO_P, 2 * BLOCK_TRIALS, seed=5)
+    counts_one = np.rint(one.total_n_pmf * BLOCK_TRIALS)
+    counts_two = np.rint(two.total_n_pmf * 2 * BLOCK_TRIALS)
+    assert np.all(counts_two >= counts_one)
+    assert not np.array_equal(counts_two, 2 * counts_one)
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation
+
+
+@pytest.mark.parametrize(
+    "p_tox",
+    [[0.1, 1.5], [-0.01, 0.2], [0.1, float("nan")], [float("-inf"), 0.2], []],
+    ids=["above-1", "negative", "nan", "inf", "empty"],
+)
+def test_simulate_rejects_bad_probabilities(p_tox):
+    with pytest.raises(ValueError, match="p_tox"):
+        simulate(ThreePlusThree(2), p_tox, 100, seed=1)
+
+
+@pytest.mark.parametrize("p_tox", [[0.1], [0.1, 0.2, 0.3]], ids=["too-short", "too-long"])
+def test_simulate_rejects_wrong_number_of_doses(p_tox):
+    # simulate() takes a toxicity model (or a list of probabilities): the message names the model
+    with pytest.raises(ValueError, match=r"(p_tox|model) has \d+ doses but the design has 2"):
+        simulate(ThreePlusThree(2), p_tox, 100, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"n_trials": 0}, "n_trials"),
+        ({"n_trials": -3}, "n_trials"),
+        ({"jobs": 0}, "jobs"),
+        ({"jobs": -1}, "jobs"),
+        ({"chunk_trials": 0}, "chunk_trials"),
+    ],
+)
+def test_simulate_rejects_bad_arguments(kwargs, field):
+    args = {"n_trials": 100, "seed": 1} | kwargs
+    with pytest.raises(ValueError, match=field):
+        simulate(ThreePlusThree(2), [0.1, 0.2], **args)
+
+
+def test_nan_message_names_the_dose():
+    with pytest.raises(ValueError, match=r"p_tox\[1\]"):
+        simulate(ThreePlusThree(2), [0.1, float("nan")], 100, seed=1)
+
+
+# --------------------------------------------------------------------------------------------
+# The plain per-trial loop of the oracle (the benchmarks' baseline) simulates the same design
+
+
+@pytest.mark.parametrize(("deescalate", "expand_top"), VARIANTS)
+def test_plain_loop_agrees_with_exact_engine(deescalate, expand_top):
+    p_frac = SCENARIOS["reference"]
+    p = [float(q) for q in p_frac]
+    k = len(p)
+    n_trials = 20_000
+    rng = random.Random(7_000 + VARIANTS.index((deescalate, expand_top)))
+    selected = np.zeros(k + 1, dtype=np.int64)  # index 0: none
+    n_sum = np.zeros(k)
+    y_sum = np.zeros(k)
+    for _ in range(n_trials):
+        sel, n, y = simulate_one(p, rng, deescalate, expand_top)
+        selected[sel + 1 if sel != NONE else 0] += 1
+        n_sum += n
+        y_sum += y
+
+    oracle = exact_oracle(p_frac, deescalate, expand_top)
+    oc = exact(ThreePlusThree(k, deescalate, expand_top), p)
+    c = Comparison(n_trials)
+    for d in range(k):
+        c.proportion(f"p_select[{d}]", selected[d + 1] / n_trials, oc.p_select[d], oracle.p_select[d])
+        c.mean(f"mean_n[{d}]", n_sum[d] / n_trials, oc.mean_n[d], oracle.n[d])
+        c.mean(f"mean_dlt[{d}]", y_sum[d] / n_trials, oc.mean_dlt[d], oracle.y[d])
+    c.proportion("p_none", selected[0] / n_trials, oc.p_none, oracle.p_none)
+    c.mean("mean_total_n", n_sum.sum() / n_trials, oc.mean_total_n, oracle.total_n)
+    c.mean("mean_total_dlt", y_sum.sum() / n_trials, oc.mean_total_dlt, oracle.total_dlt)
+    c.assert_ok()
