@@ -8,11 +8,14 @@ course (design 4), from what earlier patients' later courses showed in the same 
 design has stopped, patients on study complete their courses (so that worst grades and courses per
 patient are counted in full), and no one new is enrolled.
 
-Between courses a patient's dose changes by the documented rule of :class:`CourseOptions`:
-with intrapatient escalation, worst grade 0-1 goes up one ladder level (at most to the top), grade 2
-stays; grade 3-4 reduces one level (``on_dlt="reduce"``, not below the lowest) or takes the patient
-off study (``on_dlt="stop"``).  Without intrapatient escalation the dose stays, and ``on_dlt`` still
-applies.  A patient leaves after ``courses`` courses.
+Between courses a patient's dose changes by the documented rule of :class:`CourseOptions`
+(Simon et al. 1997, as described in the Biometric Research Branch's chapter on accelerated titration
+designs): with intrapatient escalation, worst grade 0-1 goes up one step (at most to the top level),
+grade 2 stays; after a DLT the patient goes off study (``on_dlt="stop"``, the usual case) or is
+reduced one step (``on_dlt="reduce"``, not below the lowest level).  A step is the design's
+accelerated step (two 40% levels for designs 3 and 4) while the trial is in its accelerated phase,
+one level after.  Without intrapatient escalation the dose stays, and ``on_dlt`` still applies.  A
+patient leaves after ``courses`` courses.
 
 Randomness is drawn block-wise as in :mod:`doseesc.engines.montecarlo`, so results for a seed are
 bit-identical whatever the chunk size or number of worker processes.
@@ -42,7 +45,7 @@ class CourseOptions:
 
     courses: int = 1
     intrapatient: bool = False
-    on_dlt: Literal["reduce", "stop"] = "reduce"
+    on_dlt: Literal["reduce", "stop"] = "stop"
     low_level: int = 0
     """Patients whose first dose index is below this are counted as treated at a low dose (e.g. the
     first level at or above a given fraction of the true MTD)."""
@@ -123,6 +126,7 @@ class CourseResult:
 def _run_chunk(
     table: DecisionTable,
     accelerated: np.ndarray,
+    step: int,
     model: Any,
     options: CourseOptions,
     blocks: Sequence[tuple[np.random.SeedSequence, int]],
@@ -197,21 +201,12 @@ def _run_chunk(
         dlt_total += np.where(running, dlt, 0)
         state = after
 
-        # Course bookkeeping: worst grade, cumulative dose, next course's dose.
         worst = np.maximum(worst, grade)
         cumulative = cumulative + np.where(on, dose_values[np.maximum(level, 0)], 0.0)
         given = given + on
-        step = np.zeros_like(level)
-        if options.intrapatient:
-            step = np.where(grade <= 1, 1, 0)
-        toxic = grade >= 3
-        if options.on_dlt == "reduce":
-            step = np.where(toxic, -1, step)
-        next_level = np.clip(level + step, 0, top)
-        done_courses = given >= options.courses
-        leave = on & (done_courses | (toxic & (options.on_dlt == "stop")))
-        _retire(np.where(leave, level, -1), worst, given, counters)
-        level = np.where(on & ~leave, next_level, -1)
+        stride = np.where((state < n_live) & accelerated[np.where(state < n_live, state, 0)], step, 1)
+        level, leave = next_course(level, grade, given, stride, options, top)
+        _retire(leave, worst, given, counters)
         period += 1
 
         finished = (state >= n_live) & ~np.any(level >= 0, axis=(0, 1))
@@ -234,13 +229,34 @@ def _run_chunk(
     return tally
 
 
-def _retire(level: np.ndarray, worst: np.ndarray, given: np.ndarray, counters: np.ndarray) -> None:
-    """Count the courses and worst grade of the patients leaving (``level >= 0``)."""
-    leaving = level >= 0
-    counters[_COUNTERS.index("courses")] += np.where(leaving, given, 0).sum(axis=tuple(range(level.ndim - 1)))
+def next_course(
+    level: np.ndarray,
+    grade: np.ndarray,
+    given: np.ndarray,
+    stride: np.ndarray | int,
+    options: CourseOptions,
+    top: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's dose level for the next course (-1: off study) after a course of worst grade
+    ``grade`` (1 stands for 0-1; 0 for no course) at ``level``, ``given`` courses so far; also the
+    mask of patients leaving now.  ``stride`` is the ladder step of an intrapatient escalation."""
+    on = level >= 0
+    change = np.zeros_like(level)
+    if options.intrapatient:
+        change = np.where(grade <= 1, stride, 0)
+    toxic = grade >= 3
+    if options.on_dlt == "reduce":
+        change = np.where(toxic, -stride, change)
+    leave = on & ((given >= options.courses) | (toxic & (options.on_dlt == "stop")))
+    return np.where(on & ~leave, np.clip(level + change, 0, top), -1), leave
+
+
+def _retire(leaving: np.ndarray, worst: np.ndarray, given: np.ndarray, counters: np.ndarray) -> None:
+    """Count the courses and worst grade of the patients ``leaving`` (a mask over the roster)."""
+    roster = tuple(range(leaving.ndim - 1))
+    counters[_COUNTERS.index("courses")] += np.where(leaving, given, 0).sum(axis=roster)
     for g, name in enumerate(("worst_0_1", "worst_2", "worst_3", "worst_4"), start=1):
-        hit = leaving & (worst == g)
-        counters[_COUNTERS.index(name)] += hit.sum(axis=tuple(range(level.ndim - 1)))
+        counters[_COUNTERS.index(name)] += (leaving & (worst == g)).sum(axis=roster)
 
 
 def simulate_courses(
@@ -265,7 +281,8 @@ def simulate_courses(
     table = compile_design(design)
     accelerated = table.states["phase"] == ACCELERATED
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs)
-    args = (table, accelerated, model, options)
+    # Designs 3 and 4 escalate patients by the accelerated step during the accelerated phase.
+    args = (table, accelerated, getattr(design, "step", 1), model, options)
     if jobs == 1 or len(chunks) == 1:
         tallies = [_run_chunk(*args, chunk) for chunk in chunks]
     else:
