@@ -31,6 +31,33 @@ def dose_sums(table: DecisionTable, weights: np.ndarray) -> dict[str, np.ndarray
     return {key: np.bincount(table.dose, weights=v, minlength=table.n_doses) for key, v in per_state.items()}
 
 
+def accelerated_sums(table: DecisionTable, weights: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """For designs with an accelerated phase: the weight of trials whose phase ended at each dose,
+    and the weighted sum and sum of squares of the patients it treated (None for other designs).
+
+    The accelerated phase follows a fixed path of doses, so the patients it treated are known from
+    the state where it ends: one per accelerated state along the path.
+    """
+    accelerated = table.states["phase"] == 0
+    if not accelerated.any():
+        return None
+    patients = np.zeros(table.n_live)
+    patients[0] = 1
+    nxt = table.next
+    for s in np.flatnonzero(accelerated):  # ids are breadth-first: a state's predecessors come first
+        onward = nxt[s][(nxt[s] >= 0) & (nxt[s] < table.n_live)]
+        patients[onward[accelerated[onward]]] = patients[s] + 1
+    live_next = (nxt >= 0) & (nxt < table.n_live)
+    stays = live_next & accelerated[np.where(live_next, nxt, 0)]
+    ends = accelerated[:, None] & (nxt >= 0) & ~stays
+    w = np.where(ends, weights, 0).sum(axis=1)
+    return (
+        np.bincount(table.dose, weights=w, minlength=table.n_doses),
+        float(w @ patients),
+        float(w @ patients**2),
+    )
+
+
 def _sd(total: np.ndarray | float, total_sq: np.ndarray | float, n_trials: int | None) -> np.ndarray:
     """Standard deviation from a sum and a sum of squares over ``n_trials`` simulated trials, or,
     with ``n_trials=None``, from exact first and second moments.  One trial has no sample SD (NaN)."""
@@ -81,6 +108,11 @@ class OperatingCharacteristics:
     seed: int | None = None
     events: dict[str, EventCounts] = field(default_factory=dict)
     """Named kinds of DLT (e.g. severe bleeding) counted per dose and in total."""
+    p_switch: np.ndarray | None = None
+    """Accelerated titration: P(the accelerated phase ended at dose d)."""
+    mean_accelerated: float | None = None
+    """Accelerated titration: mean patients treated in the accelerated phase."""
+    sd_accelerated: float | None = None
 
     @classmethod
     def from_sums(
@@ -106,6 +138,14 @@ class OperatingCharacteristics:
         sums = dose_sums(table, weights)
         m = np.arange(total_n.shape[0])
         scale = 1 if n_trials is None else n_trials
+        accelerated = accelerated_sums(table, weights)
+        if accelerated is not None:
+            switch, acc, acc_sq = accelerated
+            meta |= {
+                "p_switch": switch / scale,
+                "mean_accelerated": acc / scale,
+                "sd_accelerated": float(_sd(acc, acc_sq, n_trials)),
+            }
         return cls(
             p_select=selected[1:] / scale,
             p_none=float(selected[0] / scale),
@@ -184,6 +224,17 @@ class OperatingCharacteristics:
             "total_n_distribution": {str(m): float(q) for m, q in enumerate(self.total_n_pmf) if q > 0},
             "version": __version__,
         }
+        if self.p_switch is not None:
+            out |= {
+                "p_switch": self.p_switch.tolist(),
+                "mean_accelerated_patients": self.mean_accelerated,
+                "sd_accelerated_patients": self.sd_accelerated,
+            }
+            if self.n_trials is not None:
+                out |= {
+                    "se_p_switch": np.sqrt(self.p_switch * (1 - self.p_switch) / self.n_trials).tolist(),
+                    "se_mean_accelerated_patients": self._se(self.sd_accelerated),
+                }
         if self.events:
             out["events"] = {
                 name: {

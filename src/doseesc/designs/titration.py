@@ -126,12 +126,14 @@ class AcceleratedTitration:
         standard = self.standard_phase.standard(state, outcome["dlt"])
         return {
             "phase": np.where(switch, ESCALATING, np.where(climb, ACCELERATED, standard["phase"])),
-            "dose": np.where(climb, np.minimum(d + self.step, self.n_doses - 1), standard["dose"]),
+            "dose": np.where(
+                climb, np.minimum(d + self.step, self.n_doses - 1), np.where(switch, d, standard["dose"])
+            ),
             "n": np.where(switch, 1, np.where(climb, 0, standard["n"])),
             "y": np.where(switch, outcome["dlt"], np.where(climb, 0, standard["y"])),
             "threes": np.where(accelerated, 0, standard["threes"]),
             "switch": np.where(switch, d, state["switch"]),
-            "accel": np.where(accelerated, state["accel"] | (1 << d), state["accel"]),
+            "accel": np.where(climb, state["accel"] | (1 << d), state["accel"]),
             "g2": np.where(climb, np.minimum(g2, self.grade2_trigger), state["g2"]),
             "selected": np.where(accelerated, RUNNING, standard["selected"]),
         }
