@@ -11,6 +11,7 @@ import pytest
 
 from doseesc.cli import main
 from doseesc.designs import ThreePlusThree
+from doseesc.designs.titration import AcceleratedTitration
 from doseesc.engines import exact
 
 P6 = "0.05,0.1,0.2,0.3,0.5,0.7"
@@ -124,3 +125,58 @@ def test_unknown_design_in_a_real_process_is_one_line_exit_2_without_traceback()
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "--design" in proc.stderr and "'3+3'" in proc.stderr
+
+
+def test_nct05727722_hybrid_exact_matches_the_engine(capsys):
+    out = run_json(
+        capsys, "--design", "nct05727722", "--p-tox", "0.05,0.1,0.25,0.4", "--p-grade2", "0.1,0.1,0.15,0.2"
+    )
+    oc = exact(
+        AcceleratedTitration.nct05727722(4), np.array([0.05, 0.1, 0.25, 0.4]), np.array([0.1, 0.1, 0.15, 0.2])
+    )
+    assert out["p_select"] == oc.p_select.tolist()
+    assert out["p_switch"] == oc.p_switch.tolist()
+    assert out["options"]["deescalate"] and out["options"]["expand_top"]
+
+
+def test_course_engine_from_the_command_line(capsys):
+    out = run_json(
+        capsys,
+        "--design",
+        "atd3",
+        "--latent",
+        "0,0.8,0.4,1.84,3.04,3.44",
+        "--levels",
+        "12",
+        "--engine",
+        "courses",
+        "--courses",
+        "3",
+        "--trials",
+        "3000",
+        "--seed",
+        "4",
+    )
+    assert out["engine"] == "courses" and out["courses"] == 3 and out["intrapatient"] is True
+    assert sum(out["worst_grade"].values()) == pytest.approx(1.0)
+    assert out["mean_patients"] == pytest.approx(out["mean_total_n"])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--design", "atd2", "--p-tox", "0.1,0.2"], "--p-grade2"),
+        (["--design", "3+3"], "--p-tox or --latent"),
+        (["--design", "atd2", "--latent", "1,2", "--levels", "3"], "--latent"),
+        (["--design", "3+3", "--p-tox", "0.1,0.2", "--courses", "3"], "--engine courses"),
+        (["--design", "3+3", "--p-tox", "0.1,0.2", "--p-grade2", "0.1"], "--p-grade2"),
+        (["--design", "3+3", "--p-tox", "0.1,0.2", "--p-grade4", "0.1,0.3"], "--p-grade4"),
+        (["--design", "atd2", "--latent", "0,1,1,1,x,3", "--levels", "3"], "--latent"),
+    ],
+)
+def test_bad_titration_input_is_one_line_exit_2(capsys, args, words):
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err

@@ -16,11 +16,15 @@ import numpy as np
 
 from doseesc import __version__
 from doseesc.designs import ThreePlusThree
+from doseesc.designs.titration import AcceleratedTitration
 from doseesc.engines import exact, simulate
+from doseesc.engines.courses import CourseOptions, CourseResult, simulate_courses
+from doseesc.models import DoseToxicityTable
+from doseesc.models.graded import GradedTable, LatentToxicity
 from doseesc.results import OperatingCharacteristics
 
-DESIGNS = ("3+3",)
-ENGINES = ("exact", "mc")
+DESIGNS = ("3+3", "atd1", "atd2", "atd3", "atd4", "nct05727722")
+ENGINES = ("exact", "mc", "courses")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +49,16 @@ def _probabilities(text: str) -> list[float]:
         if not 0.0 <= v <= 1.0:  # also rejects NaN
             raise argparse.ArgumentTypeError(f"{s} is outside the allowed range [0, 1]")
         values.append(v)
+    return values
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be a finite number")
     return values
 
 
@@ -79,24 +93,73 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operating characteristics of a design under a true dose-toxicity curve.",
     )
     sim.add_argument("--design", choices=DESIGNS, required=True, help="the design")
-    sim.add_argument(
+    tox = sim.add_argument_group("toxicity (one of --p-tox or --latent)")
+    tox.add_argument(
         "--p-tox",
         type=_probabilities,
-        required=True,
         metavar="P1,P2,...",
-        help="true DLT probability at each dose, in increasing dose order",
+        help="true DLT (grade >= 3) probability at each dose, in increasing dose order",
+    )
+    tox.add_argument(
+        "--p-grade2",
+        type=_probabilities,
+        metavar="P1,...",
+        help="probability of a grade-2 (no worse) toxicity at each dose (accelerated titration)",
+    )
+    tox.add_argument(
+        "--p-grade4",
+        type=_probabilities,
+        metavar="P1,...",
+        help="the part of --p-tox that is grade 4, per dose (course engine; default 0)",
+    )
+    tox.add_argument(
+        "--latent",
+        type=_numbers,
+        metavar="ALPHA,SD_PATIENT,SD_COURSE,K2,K3,K4",
+        help="Simon et al.'s latent model: cumulative-dose weight, SDs, grade thresholds (log dose)",
+    )
+    tox.add_argument(
+        "--doses",
+        type=_numbers,
+        metavar="D1,D2,...",
+        help="dose values of the ladder for --latent (default: 40%% steps from 1)",
+    )
+    tox.add_argument(
+        "--levels", type=_positive_int, help="number of ladder levels for --latent without --doses"
     )
     sim.add_argument(
         "--deescalate",
         action="store_true",
-        help="3+3: expand the dose below a too-toxic one to 6 patients, repeating downward",
+        help="3+3 phase: bring the dose below a too-toxic one to 6 patients, repeating downward",
     )
     sim.add_argument(
         "--expand-top",
         action="store_true",
-        help="3+3: expand the top dose with 0/3 DLTs to 6 before selecting it",
+        help="3+3 phase: expand the top dose with 0/3 DLTs to 6 before selecting it",
     )
-    sim.add_argument("--engine", choices=ENGINES, default="exact", help="exact enumeration or Monte Carlo")
+    course = sim.add_argument_group("courses (--engine courses)")
+    course.add_argument("--courses", type=_positive_int, default=1, help="courses per patient (default 1)")
+    course.add_argument(
+        "--intrapatient",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="intrapatient escalation (default: on for atd2-atd4, off otherwise)",
+    )
+    course.add_argument(
+        "--on-dlt", choices=("stop", "reduce"), default="stop", help="after a DLT (default stop)"
+    )
+    course.add_argument(
+        "--low-level",
+        type=int,
+        default=0,
+        help="count patients first treated below this dose index (0-based)",
+    )
+    sim.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="exact",
+        help="exact enumeration, Monte Carlo, or Monte Carlo over several courses per patient",
+    )
     sim.add_argument(
         "--trials", type=_positive_int, default=100_000, help="Monte Carlo trials (default 100000)"
     )
@@ -108,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _format_table(oc: OperatingCharacteristics) -> str:
     mc = oc.n_trials is not None
-    opts = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in oc.options.items())
+    opts = ", ".join(
+        f"{k}={('yes' if v else 'no') if isinstance(v, bool) else v}" for k, v in oc.options.items()
+    )
     head = f"{oc.design} ({opts}), engine {oc.engine}"
     if mc:
         head += f", {oc.n_trials:,} trials, seed {oc.seed}"
@@ -126,17 +191,92 @@ def _format_table(oc: OperatingCharacteristics) -> str:
     return "\n".join(lines)
 
 
+def _design(name: str, n_doses: int, deescalate: bool, expand_top: bool):
+    if name == "3+3":
+        return ThreePlusThree(n_doses, deescalate=deescalate, expand_top=expand_top)
+    if name == "nct05727722":  # its MTD rule (<= 1 DLT in >= 6) is both 3+3 options, always on
+        return AcceleratedTitration.nct05727722(n_doses)
+    return AcceleratedTitration.simon(int(name[-1]), n_doses, deescalate=deescalate, expand_top=expand_top)
+
+
+def _model(args: argparse.Namespace):
+    """The toxicity model the options describe (errors name the option)."""
+    if (args.p_tox is None) == (args.latent is None):
+        raise ValueError("give exactly one of --p-tox or --latent")
+    if args.latent is not None:
+        if len(args.latent) != 6:
+            raise ValueError("--latent takes 6 numbers: ALPHA,SD_PATIENT,SD_COURSE,K2,K3,K4")
+        alpha, sd_p, sd_c, *k = args.latent
+        kw = {"alpha": alpha, "sigma_patient": sd_p, "sigma_course": sd_c, "thresholds": tuple(k)}
+        if args.doses is not None:
+            return LatentToxicity(doses=np.array(args.doses), **kw)
+        if args.levels is None:
+            raise ValueError("--latent needs --doses or --levels")
+        return LatentToxicity.ladder(1.0, args.levels, **kw)
+    k = len(args.p_tox)
+    for option in ("p_grade2", "p_grade4"):
+        values = getattr(args, option)
+        if values is not None and len(values) != k:
+            raise ValueError(f"--{option.replace('_', '-')} has {len(values)} values but --p-tox has {k}")
+    p = np.array(args.p_tox)
+    if args.p_grade4 is not None and np.any(np.array(args.p_grade4) > p):
+        raise ValueError("--p-grade4 must not exceed --p-tox at any dose (grade 4 is part of the DLTs)")
+    if args.engine == "courses" or args.p_grade4 is not None:
+        g2 = np.zeros(k) if args.p_grade2 is None else np.array(args.p_grade2)
+        g4 = np.zeros(k) if args.p_grade4 is None else np.array(args.p_grade4)
+        return GradedTable(p_grade2=g2, p_grade3=p - g4, p_grade4=g4)
+    return DoseToxicityTable(p, None if args.p_grade2 is None else np.array(args.p_grade2))
+
+
 def _simulate(args: argparse.Namespace) -> int:
-    design = ThreePlusThree(len(args.p_tox), deescalate=args.deescalate, expand_top=args.expand_top)
+    model = _model(args)
+    design = _design(args.design, model.n_doses, args.deescalate, args.expand_top)
+    if "g2" in design.outcomes and args.latent is None and args.p_grade2 is None:
+        raise ValueError(
+            f"--p-grade2 is required: the {design.name} design's trigger counts grade-2 toxicities"
+        )
+    if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
+        raise ValueError("--courses and --intrapatient need --engine courses")
     if args.engine == "exact":
-        oc = exact(design, np.array(args.p_tox))
+        grade2 = getattr(model, "mean_grade2_probabilities", None)
+        g2 = grade2() if grade2 else model.p_grade2
+        oc = exact(design, model.mean_probabilities(), g2)
+        result: OperatingCharacteristics | CourseResult = oc
+    elif args.engine == "mc":
+        oc = result = simulate(design, model, args.trials, args.seed, jobs=args.jobs)
     else:
-        oc = simulate(design, np.array(args.p_tox), args.trials, args.seed, jobs=args.jobs)
+        intrapatient = (
+            args.design in ("atd2", "atd3", "atd4") if args.intrapatient is None else args.intrapatient
+        )
+        options = CourseOptions(args.courses, intrapatient, args.on_dlt, args.low_level)
+        result = simulate_courses(design, model, args.trials, args.seed, options, jobs=args.jobs)
+        oc = result.oc
     if args.json:
-        print(json.dumps(oc.to_dict(), allow_nan=False))
+        print(json.dumps(result.to_dict(), allow_nan=False))
     else:
         print(_format_table(oc))
+        if oc.p_switch is not None:
+            switch = ", ".join(f"{d + 1}: {q:.3f}" for d, q in enumerate(oc.p_switch) if q > 0)
+            print(f"accelerated phase: {oc.mean_accelerated:.3f} patients; ends at dose {switch}")
+        if isinstance(result, CourseResult):
+            print(_format_courses(result))
     return 0
+
+
+def _format_courses(r: CourseResult) -> str:
+    grades = zip(("0-1", "2", "3", "4"), r.worst_grade, r.se_worst_grade, strict=True)
+    lines = [
+        f"patients: {r.mean_patients:.2f} ± {r.se_mean_patients:.2f}; courses per patient: "
+        f"{r.mean_courses_per_patient:.2f} ± {r.se_mean_courses_per_patient:.2f}",
+        "worst grade over courses: "
+        + ", ".join(f"{g}: {100 * w:.1f}% ± {100 * se:.1f}" for g, w, se in grades),
+    ]
+    if r.options.low_level:
+        lines.append(
+            f"patients first treated below dose {r.options.low_level + 1}: "
+            f"{r.mean_low_dose:.2f} ± {r.se_mean_low_dose:.2f}"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
