@@ -44,6 +44,7 @@ HALPC_ACLF_FRACTION = 15 / 24
 ACCRUAL_PROCESSES = ("poisson", "regular")
 SCREENING_DISTRIBUTIONS = ("uniform", "fixed")
 DLT_ONSETS = ("uniform", "after_infusion", "end")
+COHORT_DECISIONS = ("earliest", "filled", "complete")
 
 
 def _check(
@@ -145,10 +146,13 @@ class Conduct:
         within ``onset_days`` after one of the infusions, each equally likely (HALPC's bleeding
         mechanism acts at infusion; coagulation was monitored up to 72 h after each, so 3 days by
         default); ``"end"``: only known at the end-of-window visit.
-    Decisions
-        The design's rule is consulted when every slot of the cohort has been dosed and either all
-        windows are over or (``early_decision``) the DLTs already seen decide the cohort whatever
-        the pending patients show.
+    Decisions (``cohort_decision``)
+        When the design's rule is consulted about the open cohort: ``"earliest"`` as soon as the
+        DLTs seen settle it whatever its other patients show, those still in their window and those
+        not yet dosed, whose slots are then closed (nobody is dosed at a dose already decided);
+        ``"filled"`` every slot is dosed first, then as soon as the DLTs seen settle the cohort
+        whatever the patients still in their window show (the cohort as the exact engine counts it);
+        ``"complete"`` every slot dosed and every window over.
     Competing risks
         ``disease``: a :class:`DiseaseCourse`, or None for none.  A patient who dies or has a
         transplant in the window before any DLT is not evaluable and is replaced (NCT05727722).
@@ -170,7 +174,7 @@ class Conduct:
     window_days: float = 28.0
     dlt_onset: str = "uniform"
     onset_days: float = 3.0
-    early_decision: bool = True
+    cohort_decision: str = "earliest"
     disease: DiseaseCourse | None = None
     halt_probability: float = 0.0
     halt_days: float = 0.0
@@ -186,6 +190,7 @@ class Conduct:
         _check_choice("Conduct", "accrual_process", self.accrual_process, ACCRUAL_PROCESSES)
         _check_choice("Conduct", "screening", self.screening, SCREENING_DISTRIBUTIONS)
         _check_choice("Conduct", "dlt_onset", self.dlt_onset, DLT_ONSETS)
+        _check_choice("Conduct", "cohort_decision", self.cohort_decision, COHORT_DECISIONS)
         for name in ("screening_days", "interval_days", "window_days", "halt_days"):
             _check("Conduct", name, getattr(self, name), 0.0)
         if not self.max_wait_days >= 0.0:

@@ -18,8 +18,16 @@ import numpy as np
 UNITS = ("cells/kg", "cells", "mg/m^2")
 """The allowed dose units (base units; a scale such as 1e6 may prefix them when parsing)."""
 
-_ALIASES = {"cells/kg": "cells/kg", "cells/kgbw": "cells/kg", "cells": "cells", "mg/m^2": "mg/m^2", "mg/m2": "mg/m^2"}
-_SCALED = re.compile(r"^(?:(?P<scale>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|10\^[+-]?\d+)\s*\*?\s*)?(?P<unit>[a-z].*)$")
+_ALIASES = {
+    "cells/kg": "cells/kg",
+    "cells/kgbw": "cells/kg",
+    "cells": "cells",
+    "mg/m^2": "mg/m^2",
+    "mg/m2": "mg/m^2",
+}
+_SCALED = re.compile(
+    r"^(?:(?P<scale>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|10\^[+-]?\d+)\s*\*?\s*)?(?P<unit>[a-z].*)$"
+)
 
 
 def canonical_unit(unit: str, field: str = "unit") -> str:
@@ -38,7 +46,9 @@ def parse_unit(text: str, field: str = "dose_unit") -> tuple[float, str]:
     """
     m = _SCALED.match(text.strip().lower())
     if m is None:
-        raise ValueError(f"{field}: cannot read {text!r}; expected e.g. 1e6cells/kg (units: {', '.join(UNITS)})")
+        raise ValueError(
+            f"{field}: cannot read {text!r}; expected e.g. 1e6cells/kg (units: {', '.join(UNITS)})"
+        )
     scale_text = m.group("scale")
     if scale_text is None:
         scale = 1.0
@@ -130,19 +140,22 @@ class DoseLevels:
         numbers = ", ".join(f"{v:g}" for v in self.values / self.scale)
         return f"{numbers} ({self.scale:g} {self.unit})" if self.scale != 1 else f"{numbers} {self.unit}"
 
-    def per_patient(self, unit: str, field: str, weight_kg: np.ndarray | None = None) -> np.ndarray:
-        """The levels in ``unit``: unchanged when the unit is the same; absolute cells and cells/kg
-        convert through ``weight_kg`` (per patient, broadcast against the levels).  Any other pair
-        is a ``ValueError`` naming ``field``."""
-        unit = canonical_unit(unit, field)
-        if unit == self.unit:
-            return self.values
-        if {unit, self.unit} == {"cells", "cells/kg"}:
-            if weight_kg is None:
-                raise ValueError(f"{field}: converting {self.unit} to {unit} needs the patients' body weight")
-            return self.values / weight_kg if unit == "cells/kg" else self.values * weight_kg
-        raise ValueError(f"{field}: doses in {self.unit} cannot be used where {unit} is expected")
-
     def needs_weight(self, unit: str) -> bool:
-        """Whether :meth:`per_patient` to ``unit`` needs body weight."""
-        return canonical_unit(unit) != self.unit and {canonical_unit(unit), self.unit} == {"cells", "cells/kg"}
+        """Whether using these levels where ``unit`` is expected needs each patient's body weight."""
+        return {canonical_unit(unit), self.unit} == {"cells", "cells/kg"}
+
+
+def convert_dose(
+    values: np.ndarray, unit: str, to: str, field: str, weight_kg: np.ndarray | None = None
+) -> np.ndarray:
+    """``values`` in ``unit`` expressed in ``to``: unchanged when the units agree; absolute cells and
+    cells/kg convert through ``weight_kg`` (per patient, broadcast).  Any other pair, or a missing
+    weight, is a ``ValueError`` naming ``field``."""
+    unit, to = canonical_unit(unit, field), canonical_unit(to, field)
+    if unit == to:
+        return values
+    if {unit, to} == {"cells", "cells/kg"}:
+        if weight_kg is None:
+            raise ValueError(f"{field}: converting {unit} to {to} needs the patients' body weight")
+        return values / weight_kg if to == "cells/kg" else values * weight_kg
+    raise ValueError(f"{field}: doses in {unit} cannot be used where {to} is expected (mixing units)")
