@@ -180,3 +180,49 @@ def test_bad_titration_input_is_one_line_exit_2(capsys, args, words):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+
+
+def test_events_engine_from_the_command_line_writes_a_timeline(capsys, tmp_path):
+    png = tmp_path / "timeline.png"
+    out = run_json(
+        capsys,
+        "--p-tox",
+        "0.05,0.1,0.2,0.3",
+        "--engine",
+        "events",
+        "--accrual-per-month",
+        "2",
+        "--window-days",
+        "28",
+        "--infusions",
+        "2",
+        "--stagger-days",
+        "7",
+        "--aclf-fraction",
+        "0.6",
+        "--trials",
+        "300",
+        "--seed",
+        "5",
+        "--timeline",
+        str(png),
+    )
+    assert out["engine"] == "events" and out["duration_days"]["mean"] > 28
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["timeline.png"]  # no temporary left behind
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--engine", "events"], "--accrual-per-month"),
+        (["--engine", "events", "--accrual-per-month", "2", "--stagger-days", "40"], "stagger_days"),
+        (["--stagger-days", "4"], "--engine events"),
+    ],
+)
+def test_bad_events_input_is_one_line_exit_2(capsys, args, words):
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", "--design", "3+3", "--p-tox", "0.1,0.2", *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err

@@ -10,21 +10,42 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
 
 from doseesc import __version__
+from doseesc.conduct import Conduct, DiseaseCourse
 from doseesc.designs import ThreePlusThree
 from doseesc.designs.titration import AcceleratedTitration
 from doseesc.engines import exact, simulate
 from doseesc.engines.courses import CourseOptions, CourseResult, simulate_courses
+from doseesc.engines.events import EventsResult, run_events
 from doseesc.models import DoseToxicityTable
 from doseesc.models.graded import GradedTable, LatentToxicity
+from doseesc.plots import write_figure
+from doseesc.plots.timeline import timeline
 from doseesc.results import OperatingCharacteristics
 
 DESIGNS = ("3+3", "atd1", "atd2", "atd3", "atd4", "nct05727722")
-ENGINES = ("exact", "mc", "courses")
+ENGINES = ("exact", "mc", "courses", "events")
+# Calendar-time options of --engine events: option name -> Conduct field.
+CONDUCT_OPTIONS = {
+    "accrual_per_month": "accrual_per_month",
+    "accrual": "accrual_process",
+    "screening_days": "screening_days",
+    "screen_failure": "screen_failure",
+    "max_wait_days": "max_wait_days",
+    "infusions": "infusions",
+    "interval_days": "interval_days",
+    "stagger_days": "stagger_days",
+    "window_days": "window_days",
+    "dlt_onset": "dlt_onset",
+    "cohort_decision": "cohort_decision",
+    "halt_probability": "halt_probability",
+    "halt_days": "halt_days",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -154,6 +175,41 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="count patients first treated below this dose index (0-based)",
     )
+    ev = sim.add_argument_group("calendar time (--engine events; units: days, patients per month)")
+    ev.add_argument(
+        "--accrual-per-month", type=_numbers, metavar="R1[,R2,...]", help="accrual rate, one per site"
+    )
+    ev.add_argument("--accrual", choices=("poisson", "regular"), help="arrival process (default poisson)")
+    ev.add_argument("--screening-days", type=float, help="screening lasts up to this (uniform; default 0)")
+    ev.add_argument("--screen-failure", type=float, help="probability a screened patient is ineligible")
+    ev.add_argument(
+        "--max-wait-days", type=float, help="an eligible patient waits this long for a slot, then is lost"
+    )
+    ev.add_argument("--infusions", type=_positive_int, help="administrations per patient (default 1)")
+    ev.add_argument("--interval-days", type=float, help="days between infusions (default 7)")
+    ev.add_argument(
+        "--stagger-days", type=float, help="sentinel: first patient of a new dose observed this long"
+    )
+    ev.add_argument("--window-days", type=float, help="DLT observation window (default 28)")
+    ev.add_argument("--dlt-onset", choices=("uniform", "after_infusion", "end"), help="when a DLT shows")
+    ev.add_argument(
+        "--cohort-decision",
+        choices=("earliest", "filled", "complete"),
+        help="when the rule is consulted (default earliest: as soon as the outcome is settled)",
+    )
+    ev.add_argument(
+        "--aclf-fraction",
+        type=float,
+        help="competing risks on: fraction of ACLF patients (CANONIC mortality, DOMAIN.md); default off",
+    )
+    ev.add_argument(
+        "--transplant-share", type=float, default=0.0, help="share of disease exits that are transplants"
+    )
+    ev.add_argument("--halt-probability", type=float, help="probability a DLT triggers a safety review")
+    ev.add_argument("--halt-days", type=float, help="length of a safety review")
+    ev.add_argument(
+        "--timeline", metavar="FILE", help="write the patient-flow timeline of one trial (PNG, SVG, PDF)"
+    )
     sim.add_argument(
         "--engine",
         choices=ENGINES,
@@ -237,13 +293,25 @@ def _simulate(args: argparse.Namespace) -> int:
         )
     if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
         raise ValueError("--courses and --intrapatient need --engine courses")
+    conduct_given = [
+        o for o in (*CONDUCT_OPTIONS, "aclf_fraction", "timeline") if getattr(args, o) is not None
+    ]
+    if args.engine != "events" and conduct_given:
+        raise ValueError(f"--{conduct_given[0].replace('_', '-')} needs --engine events")
     if args.engine == "exact":
         grade2 = getattr(model, "mean_grade2_probabilities", None)
         g2 = grade2() if grade2 else model.p_grade2
         oc = exact(design, model.mean_probabilities(), g2)
-        result: OperatingCharacteristics | CourseResult = oc
+        result: OperatingCharacteristics | CourseResult | EventsResult = oc
     elif args.engine == "mc":
         oc = result = simulate(design, model, args.trials, args.seed, jobs=args.jobs)
+    elif args.engine == "events":
+        result = run_events(design, model, _conduct(args), args.trials, args.seed, jobs=args.jobs)
+        oc = result.oc
+        if args.timeline:
+            write_figure(
+                timeline(result.log, title=f"{design.name}: one simulated trial"), Path(args.timeline)
+            )
     else:
         intrapatient = (
             args.design in ("atd2", "atd3", "atd4") if args.intrapatient is None else args.intrapatient
@@ -260,7 +328,30 @@ def _simulate(args: argparse.Namespace) -> int:
             print(f"accelerated phase: {oc.mean_accelerated:.3f} patients; ends at dose {switch}")
         if isinstance(result, CourseResult):
             print(_format_courses(result))
+        if isinstance(result, EventsResult):
+            print(_format_events(result))
     return 0
+
+
+def _conduct(args: argparse.Namespace) -> Conduct:
+    if args.accrual_per_month is None:
+        raise ValueError("--engine events needs --accrual-per-month")
+    fields = {field: getattr(args, o) for o, field in CONDUCT_OPTIONS.items() if getattr(args, o) is not None}
+    if args.aclf_fraction is not None:
+        fields["disease"] = DiseaseCourse(
+            aclf_fraction=args.aclf_fraction, transplant_share=args.transplant_share
+        )
+    return Conduct(**fields)
+
+
+def _format_events(r: EventsResult) -> str:
+    d = r.duration
+    counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
+    return (
+        f"duration (days): mean {d.mean:.1f} ± {d.se:.1f}, median {d.median:.1f}, "
+        f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}\n"
+        f"per trial: {counts}\nmean wait from eligibility to first dose: {r.mean_wait_days:.1f} days"
+    )
 
 
 def _format_courses(r: CourseResult) -> str:

@@ -135,20 +135,23 @@ class Conduct:
         A patient who passed screening waits for an open slot at the current dose, first come first
         served, for at most ``max_wait_days`` (``inf``: no limit), then is lost.
     Dosing
-        ``infusions`` administrations ``interval_days`` apart (HALPC: 2, 7 days apart; NCT05727722: 1);
-        the DLT window starts at the first.  A DLT or an exit stops further infusions.
+        ``infusions`` administrations ``interval_days`` apart (HALPC: 2, 7 days apart, hence the
+        default 7; NCT05727722: 1); the DLT window starts at the first.  A patient's DLT probability
+        is the toxicity model's for the whole regimen; a DLT or an exit stops further infusions.
         ``stagger_days``: the first patient at a dose level not treated before is observed that long
         before the other slots of the cohort open (a sentinel; if the sentinel leaves the window
         early without a DLT, the replacement is the new sentinel).
     DLT window
-        ``window_days`` (HALPC 28, NCT05727722 60).  Time of a DLT from the first dose (``dlt_onset``):
+        ``window_days`` (default 28, HALPC's; NCT05727722 60).  Time of a DLT from the first dose
+        (``dlt_onset``):
         ``"uniform"`` on [0, window_days] (no timing information); ``"after_infusion"``: uniform
         within ``onset_days`` after one of the infusions, each equally likely (HALPC's bleeding
         mechanism acts at infusion; coagulation was monitored up to 72 h after each, so 3 days by
         default); ``"end"``: only known at the end-of-window visit.
     Decisions (``cohort_decision``)
         When the design's rule is consulted about the open cohort: ``"earliest"`` as soon as the
-        DLTs seen settle it whatever its other patients show, those still in their window and those
+        outcomes seen (DLTs, and grade-2 toxicities for designs that count them, known at the end of
+        a window) settle it whatever its other patients show, those still in their window and those
         not yet dosed, whose slots are then closed (nobody is dosed at a dose already decided);
         ``"filled"`` every slot is dosed first, then as soon as the DLTs seen settle the cohort
         whatever the patients still in their window show (the cohort as the exact engine counts it);
@@ -159,7 +162,8 @@ class Conduct:
     Safety halt
         Each DLT is, with probability ``halt_probability``, a suspected unexpected serious adverse
         reaction that stops new patients from starting treatment for ``halt_days`` of review
-        (patients already dosed continue); HALPC's sentinel SUSARs halted that study.
+        (patients already dosed continue; ``halt_days`` 0: no halt); HALPC's sentinel SUSARs halted
+        that study.
     """
 
     accrual_per_month: tuple[float, ...] | float

@@ -1,0 +1,752 @@
+"""Discrete-event simulation of trial conduct in calendar time, with simpy.
+
+One trial is a :class:`simpy.Environment` whose events are: a patient becoming eligible at the end
+of screening, a dosed patient's outcome (DLT, end of the window, or death or transplant first), the
+end of a sentinel's stagger period and the end of a safety review.  The design is consulted only
+through its tabulated rule (:func:`doseesc.designs.compile_design`): the current table id gives the
+dose and size of the open cohort, and ``table.next[id, code]`` the next id once the cohort showed
+the outcome ``code`` (its DLT count; see below).  The conduct options and their sources are in
+:class:`doseesc.conduct.Conduct`.
+
+What each patient will do is drawn when it can first be known, so that one event per patient and
+stage is enough: arrival times and screening in batches of :data:`ARRIVAL_BATCH`; at dosing, whether
+a DLT comes, when, and when death or transplant would come (the earliest of DLT, exit and window end
+is the patient's outcome event).  Waiting limits are applied lazily: the queue is first come first
+served with one waiting limit for all, so a patient whose limit has passed is found at the head of
+the queue when a slot opens, and counted as lost at the time the limit passed.
+
+Early decision, derived from the table alone.  A cohort's outcome is what the design reads of it
+(its DLT count, and for accelerated titration its grade-2 count), coded as in the table.  With the
+outcomes seen so far in the open cohort and ``unknown`` of its patients not known yet (in their
+window, or, under ``Conduct.cohort_decision = "earliest"``, not yet dosed), the cohort is decided as
+soon as every way those patients could turn out (each a DLT, a grade 2 where the design counts
+them, or neither) leads to the same next id.  The cohort's outcome in the tallies is the one its
+dosed patients will show (drawn at dosing), which leads to that same id.  So without competing
+risks the selection probabilities do not depend on the conduct, and when every slot is dosed
+(``"filled"`` or ``"complete"``) neither do the expected counts: both agree with the exact engine.
+Under ``"earliest"`` a cohort decided before all its slots were dosed treats fewer patients than the
+table's cohort size; the patients per dose and in total are counted as treated (the design's state
+still holds the full size, which by the same argument does not change its next decision; for the
+3+3 the dose so decided is never treated again).
+
+Each patient receives the regimen once (one course); designs that read later courses
+(``late_dlt``, ``late_g2``: accelerated titration design 4) are for the course engine.  A grade-2
+toxicity is counted at the end of the patient's window (the worst grade over the window).
+
+Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`; block ``b`` draws only from
+child ``b`` of ``SeedSequence(seed)``, its trials one after the other.  A worker's task is a run of
+whole blocks, so the result is bit-identical whatever the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from doseesc.conduct import RISK_DAYS, Conduct
+from doseesc.designs.base import MAX_COHORT, DecisionTable, Design, compile_design
+from doseesc.models.base import ToxicityModel
+from doseesc.models.table import DoseToxicityTable
+from doseesc.results import OperatingCharacteristics
+from doseesc.streams import TrialStreams
+
+BLOCK_TRIALS = 256
+"""Trials per block, the unit of randomness (part of what a seed means: do not change lightly)."""
+ARRIVAL_BATCH = 16
+"""Arrivals drawn at a time (also part of what a seed means)."""
+_UNIFORM_BATCH = 4096
+_CHUNK_BLOCKS = 4
+"""Blocks per worker task: small enough to balance two or more workers and report progress."""
+
+COUNTS = (
+    "screened",
+    "screen_failures",
+    "in_screening_at_end",
+    "enrolled",
+    "dosed",
+    "replaced",
+    "lost_waiting",
+    "waiting_at_end",
+    "deaths",
+    "transplants",
+    "halts",
+)
+"""Per-trial patient counts (see :class:`EventsResult`)."""
+
+# A dosed patient's outcome, drawn at dosing: window completed (without or with a grade-2
+# toxicity), DLT (flagged SUSAR or not), or an exit from the window first.
+_COMPLETE, _GRADE2, _DLT, _SUSAR, _DEATH, _TRANSPLANT = range(6)
+_OUTCOME_KIND = ("window_complete", "window_complete", "dlt", "dlt", "death", "transplant")
+_OUTCOME_NOTE = ("", "grade 2", "", "SUSAR", "", "")
+
+
+class _Decided(Exception):
+    """Raised inside an event callback when the design stops: ends the trial at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One event of a simulated trial.
+
+    ``time`` in days since accrual opened; ``patient`` numbers patients in order of arrival (-1 for
+    trial-level records); ``dose`` is a dose index (0 = lowest, -1 where none applies).  Kinds:
+
+    * per patient: ``arrival`` (screening starts), ``screen_failure``, ``eligible`` (waiting
+      starts), ``lost`` (waiting limit reached), ``infusion`` (``note``: "i of n"; the first starts
+      the DLT window), ``dlt`` (``note`` "SUSAR" when it halts the trial), ``death``,
+      ``transplant``, ``window_complete``, ``replaced`` (the slot of a patient who left the window
+      without a DLT is reopened);
+    * per trial: ``cohort`` (a cohort opens at ``dose``; ``note``: its size), ``sentinel_cleared``
+      (the stagger period ended, the other slots open), ``decision`` (``note``: "k/m DLT" for
+      ``k`` DLTs in ``m`` patients treated, and the closed slots, if any),
+      ``halt`` (a safety review starts; a later DLT flagged SUSAR extends it), ``resume`` (the
+      review is over), ``end`` (``dose``: the selected dose; ``note`` "none" when none is).
+
+    Records after ``end`` are the rest of the windows of patients still being observed.
+    """
+
+    time: float
+    kind: str
+    patient: int = -1
+    dose: int = -1
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "kind": self.kind,
+            "patient": self.patient,
+            "dose": self.dose,
+            "note": self.note,
+        }
+
+
+class _Uniforms:
+    """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more)."""
+
+    __slots__ = ("_buf", "_gen", "_i")
+
+    def __init__(self, gen: np.random.Generator) -> None:
+        self._gen = gen
+        self._buf: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        i = self._i
+        if i == len(self._buf):
+            self._buf = self._gen.random(_UNIFORM_BATCH).tolist()
+            i = 0
+        self._i = i + 1
+        return self._buf[i]
+
+
+class _Setup:
+    """Everything the trials of a run share, as plain Python values (cheap to read in callbacks)."""
+
+    def __init__(self, table: DecisionTable, model: ToxicityModel, conduct: Conduct) -> None:
+        self.table = table
+        self.model = model
+        self.next = table.next.tolist()
+        self.dose = table.dose.tolist()
+        self.size = table.size.tolist()
+        self.n_before = table.n_before.tolist()
+        self.n_live = table.n_live
+        self.width = table.next.shape[1]
+        self.n_events = len(model.events)
+        self.grade2 = "g2" in table.outcomes
+        # code[dlt][g2]: the table's outcome code of a cohort (grade 2 ignored if the rule does not
+        # read it); None where the cohort would need more patients than OUTCOME_RANGES allow.
+        self.code = [
+            [int(table.code(dlt=a, g2=b)) if a + b <= MAX_COHORT else None for b in range(MAX_COHORT + 1)]
+            for a in range(MAX_COHORT + 1)
+        ]
+        # The table model's probabilities are read directly; others are asked per patient.
+        self.p_tox = self.p_grade2 = None
+        if isinstance(model, DoseToxicityTable):
+            self.p_tox = model.p.tolist()
+            if self.grade2:
+                self.p_grade2 = (model.p + model.p_grade2).tolist()  # P(grade >= 2)
+
+        c = conduct
+        self.poisson = c.accrual_process == "poisson"
+        self.rate = c.accrual_per_day
+        self.screening_days = c.screening_days
+        self.screening_uniform = c.screening == "uniform" and c.screening_days > 0
+        self.screen_failure = c.screen_failure
+        self.max_wait = c.max_wait_days
+        self.infusions = c.infusions
+        self.interval = c.interval_days
+        self.stagger = c.stagger_days
+        self.window = c.window_days
+        self.onset = c.dlt_onset
+        self.onset_days = c.onset_days
+        self.early = c.cohort_decision != "complete"
+        self.close = c.cohort_decision == "earliest"
+        self.halt_p = c.halt_probability if c.halt_days > 0 else 0.0
+        self.halt_days = c.halt_days
+        d = c.disease
+        self.disease = d is not None
+        if d is not None:
+            self.aclf_fraction = d.aclf_fraction
+            self.transplant_share = d.transplant_share
+            t1 = RISK_DAYS[0]
+            # (h1, h2, cumulative hazard at Day 28) per group: index 1 = ACLF, 0 = AD.
+            self.hazard = [(h1, h2, h1 * t1) for h1, h2 in (d.hazards(False), d.hazards(True))]
+
+
+class _Trial:
+    """One simulated trial: state, simpy callbacks and tallies."""
+
+    def __init__(
+        self,
+        setup: _Setup,
+        u: _Uniforms,
+        outcomes: list[int],
+        streams: TrialStreams | None,
+        log: list[LogRecord] | None,
+    ) -> None:
+        self.s = setup
+        self.u = u
+        self.outcomes = outcomes  # flat (state, DLT count) indices of decided cohorts, for the chunk
+        self.streams = streams
+        self.params = None if streams is None else setup.model.draw_trials(streams)
+        self.log = log
+        self.env = simpy.Environment(initial_time=0.0)
+        # Accrual: times (days) of arrival and of the end of screening, and screen failures.
+        self.arrival: list[float] = []
+        self.ready: list[float] = []
+        self.failed: list[bool] = []
+        self.queue: deque[int] = deque()
+        self.enrolled = self.dosed = self.replaced = self.lost = self.halts = 0
+        self.deaths = self.transplants = 0
+        self.wait_days = 0.0
+        self.halt_until = -math.inf
+        # Design state: table id and the open cohort.
+        self.state = 0
+        self.serial = 0
+        self.open_slots = 0
+        self.pending = 0
+        self.observed = self.observed_g2 = 0
+        self.cohort_dlt = self.cohort_g2 = 0
+        self.cohort_events = [0] * setup.n_events
+        self.gate_open = True
+        self.sentinel = -1
+        self.total_n = self.total_dlt = 0
+        self.n_dose = [0] * setup.table.n_doses
+        self.events = [[0] * setup.table.n_doses for _ in range(setup.n_events)]
+        self.end = math.nan
+        self.selected = -1
+
+    # -- accrual ---------------------------------------------------------------------------------
+
+    def _arrivals(self, _event: object = None) -> None:
+        """Draw the next batch of arrivals; schedule each eligible one's end of screening."""
+        s, u, env = self.s, self.u, self.env
+        now = env.now
+        t = self.arrival[-1] if self.arrival else 0.0
+        for _ in range(ARRIVAL_BATCH):
+            t += -math.log(1.0 - u()) / s.rate if s.poisson else 1.0 / s.rate
+            ready = t + (s.screening_days * u() if s.screening_uniform else s.screening_days)
+            failed = s.screen_failure > 0 and u() < s.screen_failure
+            if not failed:
+                Timeout(env, ready - now, len(self.arrival)).callbacks.append(self._eligible)
+            self.arrival.append(t)
+            self.ready.append(ready)
+            self.failed.append(failed)
+        Timeout(env, t - now).callbacks.append(self._arrivals)
+
+    def _eligible(self, event: Timeout) -> None:
+        i = event.value
+        self.enrolled += 1
+        self.queue.append(i)
+        if self.log is not None:
+            self.log.append(LogRecord(self.env.now, "eligible", i))
+        self._try_dose()
+
+    # -- dosing ----------------------------------------------------------------------------------
+
+    def _try_dose(self) -> None:
+        """Dose waiting patients into the open cohort's free slots, if the trial may dose now."""
+        now = self.env.now
+        if not self.open_slots or now < self.halt_until:
+            return
+        queue, max_wait = self.queue, self.s.max_wait
+        dosed = False
+        while self.open_slots and queue and (self.gate_open or self.sentinel < 0):
+            i = queue.popleft()
+            if self.ready[i] + max_wait < now:
+                self._lose(i)
+                continue
+            self._dose(i, now)
+            dosed = True
+        if dosed and not self.open_slots:
+            self._check_decision()
+
+    def _lose(self, i: int) -> None:
+        self.lost += 1
+        if self.log is not None:
+            self.log.append(LogRecord(self.ready[i] + self.s.max_wait, "lost", i))
+
+    def _dose(self, i: int, now: float) -> None:
+        s, u = self.s, self.u
+        dose = s.dose[self.state]
+        if s.p_tox is not None:
+            q, q_events = s.p_tox[dose], ()
+            q_g2 = s.p_grade2[dose] if s.grade2 else q
+        else:
+            qs = s.model.patient_probabilities(self.streams, np.array([dose]), self.params, 1)[:, 0, 0]
+            q, q_events = float(qs[0]), qs[1 : 1 + s.n_events].tolist()
+            q_g2 = float(qs[-1]) if s.grade2 else q
+        draw = u()
+        outcome, t = _COMPLETE, s.window
+        if draw < q:
+            outcome = _SUSAR if s.halt_p and u() < s.halt_p else _DLT
+            t = self._dlt_time()
+        elif draw < q_g2:
+            outcome = _GRADE2
+        if s.disease:
+            h1, h2, cum1 = s.hazard[u() < s.aclf_fraction]
+            e = -math.log(1.0 - u())
+            # Inverse of the piecewise-constant cumulative hazard (DiseaseCourse).
+            exit_t = e / h1 if e < cum1 else (RISK_DAYS[0] + (e - cum1) / h2 if h2 > 0 else math.inf)
+            if exit_t < t:
+                outcome, t = (_TRANSPLANT if u() < s.transplant_share else _DEATH), exit_t
+                if outcome == _DEATH:
+                    self.deaths += 1
+                else:
+                    self.transplants += 1
+        if outcome == _DLT or outcome == _SUSAR:
+            self.cohort_dlt += 1
+            for e, qe in enumerate(q_events):
+                self.cohort_events[e] += draw < qe
+        elif outcome == _GRADE2:
+            self.cohort_g2 += 1
+        self.dosed += 1
+        self.wait_days += now - self.ready[i]
+        self.open_slots -= 1
+        self.pending += 1
+        Timeout(self.env, t, (i, self.serial, outcome)).callbacks.append(self._outcome)
+        if not self.gate_open and self.sentinel < 0:
+            self.sentinel = i
+            Timeout(self.env, s.stagger, i).callbacks.append(self._stagger_over)
+        if self.log is not None:
+            for k in range(s.infusions):
+                # An infusion is not given after the outcome (a DLT or an exit stops treatment).
+                if k == 0 or k * s.interval <= t:
+                    note = f"{k + 1} of {s.infusions}"
+                    self.log.append(LogRecord(now + k * s.interval, "infusion", i, dose, note))
+            self.log.append(LogRecord(now + t, _OUTCOME_KIND[outcome], i, dose, _OUTCOME_NOTE[outcome]))
+
+    def _dlt_time(self) -> float:
+        """Days from the first dose to a DLT (``Conduct.dlt_onset``)."""
+        s = self.s
+        if s.onset == "uniform":
+            return s.window * self.u()
+        if s.onset == "end":
+            return s.window
+        infusion = int(self.u() * s.infusions)
+        return infusion * s.interval + s.onset_days * self.u()
+
+    def _stagger_over(self, event: Timeout) -> None:
+        if self.gate_open or self.sentinel != event.value:
+            return  # a new cohort opened, or the sentinel left early and was replaced
+        self.gate_open = True
+        if self.log is not None:
+            self.log.append(LogRecord(self.env.now, "sentinel_cleared", -1, self.s.dose[self.state]))
+        self._try_dose()
+
+    # -- outcomes and decisions ------------------------------------------------------------------
+
+    def _outcome(self, event: Timeout) -> None:
+        i, serial, outcome = event.value
+        if outcome == _SUSAR:
+            self._halt()
+        if serial != self.serial:
+            return  # the cohort was decided early; this patient was counted then
+        if outcome >= _DEATH:
+            # Not evaluable: the slot reopens for a replacement (NCT05727722).
+            self.pending -= 1
+            self.open_slots += 1
+            self.replaced += 1
+            if self.sentinel == i and not self.gate_open:
+                self.sentinel = -1
+            if self.log is not None:
+                self.log.append(LogRecord(self.env.now, "replaced", i, self.s.dose[self.state]))
+            self._try_dose()
+            return
+        self.pending -= 1
+        if outcome == _GRADE2:
+            self.observed_g2 += 1
+        elif outcome != _COMPLETE:
+            self.observed += 1
+        self._check_decision()
+
+    def _halt(self) -> None:
+        now = self.env.now
+        self.halts += 1
+        self.halt_until = max(self.halt_until, now + self.s.halt_days)
+        Timeout(self.env, self.s.halt_days).callbacks.append(self._halt_over)
+        if self.log is not None:
+            self.log.append(LogRecord(now, "halt"))
+
+    def _halt_over(self, _event: Timeout) -> None:
+        if self.log is not None and self.env.now >= self.halt_until:
+            self.log.append(LogRecord(self.env.now, "resume"))
+        self._try_dose()
+
+    def _check_decision(self) -> None:
+        """Advance the design when the open cohort is decided (see the module docstring)."""
+        s = self.s
+        if self.open_slots and not s.close:
+            return
+        row, code = s.next[self.state], s.code
+        seen, seen_g2 = self.observed, self.observed_g2
+        target = row[code[seen][seen_g2]]
+        unknown = self.pending + self.open_slots
+        if unknown:
+            if not s.early:
+                return
+            for a in range(unknown + 1):
+                for b in range(unknown - a + 1 if s.grade2 else 1):
+                    if row[code[seen + a][seen_g2 + b]] != target:
+                        return
+        k = self.cohort_dlt
+        dose, size = s.dose[self.state], s.size[self.state]
+        treated = size - self.open_slots
+        self.outcomes.append(self.state * s.width + code[k][self.cohort_g2])
+        self.n_dose[dose] += treated
+        self.total_n += treated
+        self.total_dlt += k
+        for e, count in enumerate(self.cohort_events):
+            self.events[e][dose] += count
+        now = self.env.now
+        if self.log is not None:
+            closed = size - treated
+            note = f"{k}/{treated} DLT" + (f", {closed} slot{'s' * (closed > 1)} closed" if closed else "")
+            self.log.append(LogRecord(now, "decision", -1, dose, note))
+        if target >= s.n_live:
+            self.end = now
+            self.selected = target - s.n_live - 1
+            raise _Decided
+        self._open_cohort(target)
+
+    def _open_cohort(self, state: int) -> None:
+        s = self.s
+        self.state = state
+        self.serial += 1
+        self.open_slots = s.size[state]
+        self.pending = self.observed = self.observed_g2 = self.cohort_dlt = self.cohort_g2 = 0
+        self.cohort_events = [0] * s.n_events
+        # A sentinel only at a dose level nobody has received yet, and only if others will follow.
+        self.gate_open = not (s.stagger > 0 and s.n_before[state] == 0 and s.size[state] > 1)
+        self.sentinel = -1
+        if self.log is not None:
+            self.log.append(LogRecord(self.env.now, "cohort", -1, s.dose[state], f"{s.size[state]} patients"))
+        self._try_dose()
+
+    # -- one whole trial -------------------------------------------------------------------------
+
+    def run(self) -> tuple[float, ...]:
+        """Simulate to the design's final decision; return the per-trial counts (:data:`COUNTS`
+        order, then the total waiting days of dosed patients)."""
+        self._arrivals()
+        try:
+            self._open_cohort(0)
+            self.env.run()
+        except _Decided:
+            pass
+        end = self.end
+        screened = bisect_right(self.arrival, end)
+        failures = sum(1 for i in range(screened) if self.failed[i] and self.ready[i] <= end)
+        waiting = 0
+        for i in self.queue:
+            if self.ready[i] + self.s.max_wait < end:
+                self._lose(i)
+            else:
+                waiting += 1
+        if self.log is not None:
+            self._log_screening(screened, end)
+        return (
+            screened,
+            failures,
+            screened - failures - self.enrolled,
+            self.enrolled,
+            self.dosed,
+            self.replaced,
+            self.lost,
+            waiting,
+            self.deaths,
+            self.transplants,
+            self.halts,
+            self.wait_days,
+        )
+
+    def _log_screening(self, screened: int, end: float) -> None:
+        """Add the arrival and screen-failure records (known from the accrual lists) and the end."""
+        screening = []
+        for i in range(screened):
+            screening.append(LogRecord(self.arrival[i], "arrival", i))
+            if self.failed[i] and self.ready[i] <= end:
+                screening.append(LogRecord(self.ready[i], "screen_failure", i))
+        # In front, so that the stable sort puts an arrival before what happened at the same time.
+        self.log[:0] = screening
+        self.log.append(LogRecord(end, "end", -1, self.selected, "none" if self.selected < 0 else ""))
+        self.log.sort(key=lambda r: r.time)
+
+
+@dataclass
+class _Chunk:
+    """What a run of blocks returns: integer tallies and per-trial figures, in trial order."""
+
+    weights: np.ndarray  # (n_live, n_codes) cohorts per (state, outcome code)
+    selected: np.ndarray  # (n_doses + 1,) index 0 = none
+    total_n: np.ndarray  # (max_patients + 1,) trials per evaluable sample size
+    total_dlt: np.ndarray  # (n,) per trial
+    n_dose: np.ndarray  # (n, n_doses) patients treated per dose (evaluable slots), per trial
+    events: np.ndarray  # (n_events, n, n_doses) per trial
+    duration: np.ndarray  # (n,) days
+    counts: np.ndarray  # (n, len(COUNTS))
+    wait_days: np.ndarray  # (n,)
+    log: list[LogRecord] | None
+
+
+def _run_blocks(
+    table: DecisionTable,
+    model: ToxicityModel,
+    conduct: Conduct,
+    blocks: Sequence[tuple[np.random.SeedSequence, int]],
+    log_first: bool,
+) -> _Chunk:
+    """Simulate the trials of a run of blocks, each block's trials in order from its own generator."""
+    setup = _Setup(table, model, conduct)
+    outcomes: list[int] = []
+    selected, total_n, total_dlt, n_dose, durations, rows, events = [], [], [], [], [], [], []
+    log = None
+    for seq, count in blocks:
+        u = _Uniforms(np.random.Generator(np.random.PCG64(seq)))
+        # Covariate models draw from their own per-trial streams, children of the block's seed.
+        trial_seqs = seq.spawn(count) if setup.p_tox is None else [None] * count
+        for trial_seq in trial_seqs:
+            trial_log = [] if log_first and log is None else None
+            streams = None if trial_seq is None else TrialStreams([trial_seq], [1])
+            trial = _Trial(setup, u, outcomes, streams, trial_log)
+            rows.append(trial.run())
+            log = log if trial_log is None else trial_log
+            selected.append(trial.selected)
+            total_n.append(trial.total_n)
+            total_dlt.append(trial.total_dlt)
+            n_dose.append(trial.n_dose)
+            durations.append(trial.end)
+            events.append(trial.events)
+    n = len(rows)
+    table_rows = np.array(rows, dtype=float).reshape(n, len(COUNTS) + 1)
+    return _Chunk(
+        weights=np.bincount(outcomes, minlength=table.n_live * setup.width).reshape(
+            table.n_live, setup.width
+        ),
+        selected=np.bincount(np.array(selected) + 1, minlength=table.n_doses + 1),
+        total_n=np.bincount(total_n, minlength=table.max_patients + 1),
+        total_dlt=np.array(total_dlt, dtype=np.int64),
+        n_dose=np.array(n_dose, dtype=np.int64).reshape(n, table.n_doses),
+        events=np.array(events, dtype=np.int64).reshape(n, setup.n_events, table.n_doses).transpose(1, 0, 2),
+        duration=np.array(durations),
+        counts=table_rows[:, :-1].astype(np.int64),
+        wait_days=table_rows[:, -1],
+        log=log,
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, standard deviation across trials and standard error of the mean of a per-trial figure."""
+
+    mean: float
+    sd: float
+    se: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Summary:
+        n = values.shape[0]
+        sd = float(values.std(ddof=1)) if n > 1 else math.nan
+        return cls(float(values.mean()), sd, sd / math.sqrt(n))
+
+
+@dataclass(frozen=True)
+class DurationSummary(Summary):
+    """Trial duration in days (accrual opening to the design's final decision): moments and quantiles."""
+
+    q25: float
+    median: float
+    q75: float
+    q90: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> DurationSummary:
+        base = Summary.of(values)
+        q25, q50, q75, q90 = np.quantile(values, [0.25, 0.5, 0.75, 0.9]).tolist()
+        return cls(base.mean, base.sd, base.se, q25, q50, q75, q90)
+
+
+@dataclass(frozen=True, eq=False)
+class EventsResult:
+    """The events engine's answer: the design's operating characteristics and the conduct figures.
+
+    ``counts[name]`` summarises patients per trial (:data:`COUNTS`), up to the final decision:
+    ``screened`` (arrived and started screening), ``screen_failures``, ``in_screening_at_end``,
+    ``enrolled`` (passed screening: ``dosed + lost_waiting + waiting_at_end``), ``dosed`` (received a
+    first dose, replacements included), ``replaced`` (left the window without a DLT while their cohort
+    was open, so the slot was given to another patient), ``lost_waiting``, ``waiting_at_end``,
+    ``deaths`` and ``transplants`` (in the DLT window of a dosed patient, including windows still
+    running at the final decision), ``halts`` (safety reviews started).  ``mean_wait_days`` is the
+    mean time from eligibility to first dose over all dosed patients of all trials; ``log`` is the
+    event log of the first trial.
+    """
+
+    oc: OperatingCharacteristics
+    conduct: Conduct
+    duration: DurationSummary
+    counts: dict[str, Summary]
+    mean_wait_days: float
+    log: tuple[LogRecord, ...]
+    durations: np.ndarray
+    """(n_trials,) duration of each trial in days, in trial order."""
+
+    def to_dict(self, *, include_log: bool = False) -> dict[str, Any]:
+        """Plain JSON-ready dictionary: the operating characteristics' keys (``engine`` "events")
+        plus ``conduct``, ``duration_days``, ``counts`` and ``mean_wait_days``; ``log`` on request."""
+        out = self.oc.to_dict() | {
+            "conduct": self.conduct.to_dict(),
+            "duration_days": vars(self.duration),
+            "counts": {name: vars(c) for name, c in self.counts.items()},
+            "mean_wait_days": self.mean_wait_days,
+        }
+        if include_log:
+            out["log"] = [r.to_dict() for r in self.log]
+        return _finite_or_none(out)
+
+
+def run_events(
+    design: Design,
+    model: ToxicityModel | Sequence[float] | np.ndarray,
+    conduct: Conduct,
+    n_trials: int,
+    seed: int | None = None,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> EventsResult:
+    """Simulate ``n_trials`` trials of ``design`` conducted as ``conduct``, in calendar time.
+
+    ``model`` is a toxicity model, or a list of DLT probabilities per dose (every patient alike).
+    ``seed`` (an integer, or None for fresh entropy, recorded in the result) fixes the answer bit for
+    bit whatever ``jobs``, the number of worker processes.  ``progress``, if given, is called with the
+    number of trials finished so far after each run of blocks.
+    """
+    if not hasattr(model, "patient_probabilities"):
+        model = DoseToxicityTable(np.asarray(model, dtype=float))
+    if model.n_doses != design.n_doses:
+        raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
+    if {"late_dlt", "late_g2"} & set(design.outcomes):
+        raise ValueError(
+            f"the {design.name} design reads later courses; the events engine gives one course per "
+            "patient (use the course engine)"
+        )
+    if "g2" in design.outcomes and not getattr(model, "grade2", False):
+        raise ValueError(
+            f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
+        )
+    for name, value in (("n_trials", n_trials), ("jobs", jobs)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    table = compile_design(design)
+    root = np.random.SeedSequence(seed)
+    n_blocks = -(-n_trials // BLOCK_TRIALS)
+    sizes = [BLOCK_TRIALS] * (n_blocks - 1) + [n_trials - BLOCK_TRIALS * (n_blocks - 1)]
+    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
+    tasks = [blocks[i : i + _CHUNK_BLOCKS] for i in range(0, n_blocks, _CHUNK_BLOCKS)]
+    firsts = [i == 0 for i in range(len(tasks))]
+
+    if jobs == 1 or len(tasks) == 1:
+        chunks = _report(
+            (_run_blocks(table, model, conduct, t, f) for t, f in zip(tasks, firsts, strict=True)), progress
+        )
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+            n = len(tasks)
+            mapped = pool.map(_run_blocks, [table] * n, [model] * n, [conduct] * n, tasks, firsts)
+            chunks = _report(mapped, progress)
+
+    weights = sum(c.weights for c in chunks)
+    total_dlt = np.concatenate([c.total_dlt for c in chunks]).astype(float)
+    n_dose = np.concatenate([c.n_dose for c in chunks]).astype(float)
+    events = np.concatenate([c.events for c in chunks], axis=1)
+    durations = np.concatenate([c.duration for c in chunks])
+    counts = np.concatenate([c.counts for c in chunks])
+    wait_days = np.concatenate([c.wait_days for c in chunks])
+    oc = OperatingCharacteristics.from_sums(
+        table=table,
+        weights=weights,
+        selected=sum(c.selected for c in chunks),
+        total_n=sum(c.total_n for c in chunks),
+        total_dlt=float(total_dlt.sum()),
+        total_dlt_sq=float(total_dlt @ total_dlt),
+        events={
+            name: (
+                events[e].sum(axis=0),
+                (events[e] ** 2).sum(axis=0),
+                float((events[e].sum(axis=1) ** 2).sum()),
+            )
+            for e, name in enumerate(model.events)
+        },
+        n_trials=n_trials,
+        design=design.name,
+        options=design.options,
+        engine="events",
+        p_tox=model.mean_probabilities(),
+        seed=int(root.entropy) if isinstance(root.entropy, int) else None,
+    )
+    # from_sums counts every cohort at the table's size; a cohort decided before all its slots were
+    # dosed ("earliest") treated fewer, so the patients per dose come from the per-trial counts.
+    sd_n = n_dose.std(axis=0, ddof=1) if n_trials > 1 else np.full(table.n_doses, np.nan)
+    oc = replace(oc, mean_n=n_dose.mean(axis=0), sd_n=sd_n)
+    dosed = counts[:, COUNTS.index("dosed")].sum()
+    return EventsResult(
+        oc=oc,
+        conduct=conduct,
+        duration=DurationSummary.of(durations),
+        counts={name: Summary.of(counts[:, j].astype(float)) for j, name in enumerate(COUNTS)},
+        mean_wait_days=float(wait_days.sum() / dosed) if dosed else math.nan,
+        log=tuple(chunks[0].log),
+        durations=durations,
+    )
+
+
+def _report(chunks: Iterable[_Chunk], progress: Callable[[int], None] | None) -> list[_Chunk]:
+    out = []
+    done = 0
+    for chunk in chunks:
+        out.append(chunk)
+        done += chunk.duration.shape[0]
+        if progress is not None:
+            progress(done)
+    return out
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (an undefined SD, an infinite limit) replaced by None."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,392 @@
+"""The discrete-event engine: agreement with the exact engine, closed-form conduct, replacement,
+reproducibility, the timeline figure, validation.
+
+Tolerances.  Every simulated figure compared here is a mean over N independent trials, so it lies
+within Z = 4 standard errors of its expectation except with probability ~6e-5 (normal
+approximation).  Standard errors come from the exact engine's SDs or from the closed-form
+distribution, not from the simulation itself.  Seeds are fixed, so the tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from doseesc.conduct import CANONIC_ACLF, CANONIC_AD, DAYS_PER_MONTH, RISK_DAYS, Conduct, DiseaseCourse
+from doseesc.designs import ThreePlusThree
+from doseesc.designs.titration import AcceleratedTitration
+from doseesc.engines import exact
+from doseesc.engines.events import COUNTS, run_events
+from doseesc.models.table import DoseToxicityTable
+from doseesc.plots.timeline import timeline
+from doseesc.streams import TrialStreams
+
+Z = 4.0
+P_TOX = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
+EVERY_10_DAYS = DAYS_PER_MONTH / 10  # patients per month: one arrival every 10 days
+
+
+def assert_close(name: str, estimate, expected, se) -> None:
+    estimate, expected, se = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (estimate, expected, se))
+    exact_ok = np.where(se == 0, estimate == expected, True)
+    within = np.abs(estimate - expected) <= Z * se
+    assert np.all(exact_ok & within), f"{name}: {estimate} vs {expected} (SE {se})"
+
+
+def assert_matches_exact(oc, ex, n: int, *, counts: bool = True) -> None:
+    assert_close("p_select", oc.p_select, ex.p_select, np.sqrt(ex.p_select * (1 - ex.p_select) / n))
+    assert_close("p_none", oc.p_none, ex.p_none, math.sqrt(ex.p_none * (1 - ex.p_none) / n))
+    if counts:
+        assert_close("mean_n", oc.mean_n, ex.mean_n, ex.sd_n / math.sqrt(n))
+        assert_close("mean_dlt", oc.mean_dlt, ex.mean_dlt, ex.sd_dlt / math.sqrt(n))
+        assert_close("mean_total_n", oc.mean_total_n, ex.mean_total_n, ex.sd_total_n / math.sqrt(n))
+        assert_close("mean_total_dlt", oc.mean_total_dlt, ex.mean_total_dlt, ex.sd_total_dlt / math.sqrt(n))
+
+
+# -- agreement with the exact engine ------------------------------------------------------------
+
+INSTANTANEOUS = Conduct(1.0, window_days=0.0, cohort_decision="filled")
+"""Outcomes known at dosing, no competing risks, no screening failures, every slot dosed."""
+
+
+@pytest.mark.parametrize("deescalate", [False, True], ids=["classic", "deescalate"])
+def test_instantaneous_outcomes_match_exact(deescalate):
+    design = ThreePlusThree(6, deescalate=deescalate)
+    n = 20_000
+    result = run_events(design, P_TOX, INSTANTANEOUS, n, seed=11)
+    assert result.oc.engine == "events" and result.oc.n_trials == n
+    assert_matches_exact(result.oc, exact(design, P_TOX), n)
+
+
+def test_calendar_time_conduct_does_not_change_the_design_without_competing_risks():
+    """Windows, stagger, waiting limits, screen failures and halts change when decisions happen,
+    not what they are: with every slot dosed the operating characteristics are the exact ones."""
+    design = ThreePlusThree(6, deescalate=True)
+    conduct = Conduct.halpc(
+        2.0,
+        disease=None,
+        screen_failure=0.2,
+        max_wait_days=14.0,
+        stagger_days=7.0,
+        halt_probability=0.5,
+        halt_days=14.0,
+        cohort_decision="filled",
+    )
+    n = 16_000
+    assert_matches_exact(run_events(design, P_TOX, conduct, n, seed=12).oc, exact(design, P_TOX), n)
+
+
+def test_earliest_decision_keeps_selection_and_treats_fewer():
+    """Closing the slots of a decided cohort changes nobody's selection, only who is treated."""
+    design = ThreePlusThree(6)
+    n = 12_000
+    earliest = run_events(design, P_TOX, Conduct(1.0, window_days=28.0), n, seed=13)
+    ex = exact(design, P_TOX)
+    assert_matches_exact(earliest.oc, ex, n, counts=False)
+    assert earliest.oc.mean_total_n < ex.mean_total_n - Z * ex.sd_total_n / math.sqrt(n)
+
+
+def test_grade2_counting_design_matches_exact():
+    """Accelerated titration reads grade-2 toxicities: outcome codes and early decisions over them."""
+    design = AcceleratedTitration.simon(2, 6)
+    p_g2 = [0.1, 0.15, 0.2, 0.2, 0.2, 0.2]
+    n = 12_000
+    conduct = Conduct.halpc(2.0, disease=None, stagger_days=7.0, cohort_decision="filled")
+    result = run_events(design, DoseToxicityTable(P_TOX, p_g2), conduct, n, seed=14)
+    ex = exact(design, P_TOX, p_g2)
+    assert_matches_exact(result.oc, ex, n)
+    assert_close("p_switch", result.oc.p_switch, ex.p_switch, np.sqrt(ex.p_switch * (1 - ex.p_switch) / n))
+
+
+class HalvedOrDoubled:
+    """A covariate model for the general path: each patient's DLT probability is ``p[d] * 2U``
+    (U uniform, drawn from the trial's streams), so its population mean is ``p[d]``; a named kind of
+    DLT has half the patient's DLT probability."""
+
+    events = ("severe",)
+
+    def __init__(self, p):
+        self.p = np.asarray(p, dtype=float)
+        self.n_doses = self.p.shape[0]
+
+    def mean_probabilities(self):
+        return self.p
+
+    def draw_trials(self, streams: TrialStreams):
+        return np.empty((0, streams.n_trials))
+
+    def patient_probabilities(self, streams, dose, params, size):
+        q = np.take(self.p, dose) * 2 * streams.random(size)
+        return np.stack([q, q / 2])
+
+
+def test_covariate_model_and_named_events():
+    p = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+    design = ThreePlusThree(6)
+    n = 4_000
+    result = run_events(
+        design, HalvedOrDoubled(p), Conduct(1.0, window_days=0.0, cohort_decision="filled"), n, 15
+    )
+    ex = exact(design, p)
+    assert_matches_exact(result.oc, ex, n)
+    severe = result.oc.events["severe"]
+    # Given a DLT (u < q), the named kind (u < q / 2) has probability 1/2, whatever q.
+    assert_close("severe", severe.mean_total, ex.mean_total_dlt / 2, ex.sd_total_dlt / math.sqrt(n))
+
+
+# -- closed-form conduct ------------------------------------------------------------------------
+
+
+def deterministic(**changes) -> Conduct:
+    """One arrival every 10 days (days 10, 20, ...), 5 days of screening, a 28-day window with any
+    DLT known at its end, no waiting limit."""
+    base = Conduct(
+        EVERY_10_DAYS, accrual_process="regular", screening_days=5.0, screening="fixed", dlt_onset="end"
+    )
+    return replace(base, **changes)
+
+
+def one_trial(design, p, conduct):
+    result = run_events(design, p, conduct, 1, seed=0)
+    return result, {name: c.mean for name, c in result.counts.items()}
+
+
+def test_deterministic_path_duration():
+    """Eligible on days 15, 25, 35, ...; doses 1-2 without DLT, dose 3 always a DLT.
+
+    Cohort 1 (dose 1) is dosed on days 15, 25, 35 and completes on day 63.  Cohort 2: the patients
+    eligible on days 45 and 55 are dosed on day 63 (waits 18, 8), the one of day 65 at once; windows
+    end on days 91, 91, 93.  Cohort 3: days 75 and 85 dosed on day 93 (waits 18, 8), day 95 at once;
+    DLTs on days 121, 121, 123: the second DLT settles the cohort (2 of 3) on day 121, MTD = dose 2.
+    By then 12 patients arrived (days 10-120), 11 finished screening (the last is in screening), 9
+    were dosed and 2 (eligible on days 105, 115) are still waiting.
+    """
+    result, counts = one_trial(ThreePlusThree(3), [0.0, 0.0, 1.0], deterministic())
+    assert result.duration.mean == pytest.approx(121.0)
+    assert result.oc.p_select.tolist() == [0.0, 1.0, 0.0]
+    assert result.oc.mean_dlt.tolist() == [0.0, 0.0, 3.0]  # the pending third DLT counts
+    assert result.mean_wait_days == pytest.approx(52 / 9)
+    assert counts == dict.fromkeys(COUNTS, 0) | {
+        "screened": 12,
+        "in_screening_at_end": 1,
+        "enrolled": 11,
+        "dosed": 9,
+        "waiting_at_end": 2,
+    }
+
+
+def test_deterministic_path_waits_for_complete_windows():
+    """As above, but the design is consulted only when every window is over: day 123."""
+    result, _ = one_trial(ThreePlusThree(3), [0.0, 0.0, 1.0], deterministic(cohort_decision="complete"))
+    assert result.duration.mean == pytest.approx(123.0)
+
+
+def test_deterministic_path_with_stagger():
+    """A 7-day sentinel at each new dose.  Cohort 1: day 15, gate open on day 22, then days 25 and
+    35 as they come; complete on day 63.  Cohort 2: sentinel (eligible day 45) on day 63, the
+    patients of days 55 and 65 on day 70; windows end 91, 98, 98.  Cohort 3: sentinel (day 75) on
+    day 98, days 85 and 95 on day 105; DLTs on days 126, 133, 133: settled on day 133.
+    Waits: 18, 15, 5, 23, 20, 10 (91 days over 9 patients)."""
+    result, counts = one_trial(ThreePlusThree(3), [0.0, 0.0, 1.0], deterministic(stagger_days=7.0))
+    assert result.duration.mean == pytest.approx(133.0)
+    assert result.mean_wait_days == pytest.approx(91 / 9)
+    assert (counts["screened"], counts["enrolled"], counts["waiting_at_end"]) == (13, 12, 3)
+
+
+def test_deterministic_path_with_safety_halt_and_deescalation():
+    """As the first path, de-escalating, every DLT a SUSAR with a 10-day review.  Dose 3 is settled
+    on day 121 and 3 more go to dose 2; the DLTs of days 121 and 123 (the pending patient's still
+    counts) hold dosing until day 133, when the patients eligible on days 105, 115, 125 are dosed;
+    their windows end on day 161: dose 2 has 0 of 6, it is the MTD."""
+    conduct = deterministic(halt_probability=1.0, halt_days=10.0)
+    result, counts = one_trial(ThreePlusThree(3, deescalate=True), [0.0, 0.0, 1.0], conduct)
+    assert result.duration.mean == pytest.approx(161.0)
+    assert result.oc.mean_n.tolist() == [3.0, 6.0, 3.0]
+    assert counts["halts"] == 3
+    assert result.mean_wait_days == pytest.approx((52 + 28 + 18 + 8) / 12)
+    kinds = [r.kind for r in result.log]
+    assert kinds.count("halt") == 3 and kinds.count("resume") == 1
+
+
+@pytest.mark.parametrize(("rule", "end", "n_top"), [("earliest", 58.0, 2), ("filled", 60.0, 3)])
+def test_decided_cohort_closes_its_slots(rule, end, n_top):
+    """Arrivals every 10 days, no screening; dose 2 gives a DLT at the moment of dosing.  Dose 1
+    completes on day 58; the patients of days 40 and 50 are dosed at dose 2 then, both have a DLT:
+    2 DLTs settle the cohort.  "earliest" closes the third slot on day 58; "filled" first doses the
+    patient of day 60."""
+    conduct = Conduct(
+        EVERY_10_DAYS,
+        accrual_process="regular",
+        dlt_onset="after_infusion",
+        onset_days=0.0,
+        cohort_decision=rule,
+    )
+    result, counts = one_trial(ThreePlusThree(2), [0.0, 1.0], conduct)
+    assert result.duration.mean == pytest.approx(end)
+    assert result.oc.mean_n.tolist() == [3.0, n_top]
+    assert result.oc.mean_total_n == 3 + n_top
+    assert result.oc.mean_dlt.tolist() == [0.0, n_top]
+    assert counts["dosed"] == 3 + n_top
+    assert result.oc.p_select.tolist() == [1.0, 0.0]
+
+
+def test_poisson_accrual_loss_system():
+    """No waiting at all (limit 0), no DLTs, three doses: each cohort waits for 3 eligible arrivals
+    after it opens (Gamma(3, rate) days, rate = eligible patients per day), then its 28-day window,
+    during which every arrival is lost.  With K = 3 cohorts: duration K (3 / rate + 28), variance
+    3K / rate^2; lost ~ Poisson(K rate 28); screened (Wald) = accrual rate x duration, a quarter of
+    them screen failures."""
+    per_month, failure, window, k, n = 3.0, 0.25, 28.0, 3, 4_000
+    conduct = Conduct(per_month, screen_failure=failure, max_wait_days=0.0, window_days=window)
+    result = run_events(ThreePlusThree(k), [0.0] * k, conduct, n, seed=21)
+    arrivals = per_month / DAYS_PER_MONTH
+    rate = arrivals * (1 - failure)
+    duration = k * (3 / rate + window)
+    sd_duration = math.sqrt(3 * k) / rate
+    assert_close("duration", result.duration.mean, duration, sd_duration / math.sqrt(n))
+    counts = result.counts
+    assert_close("lost", counts["lost_waiting"].mean, k * rate * window, math.sqrt(k * rate * window / n))
+    # Screened and failures: compare to the simulated duration's expectation, with the delta-free
+    # bound of their own SDs plus the duration's (both are sums over the same trials).
+    for name, factor in (("screened", arrivals), ("screen_failures", arrivals * failure)):
+        se = math.hypot(counts[name].sd, factor * sd_duration) / math.sqrt(n)
+        assert_close(name, counts[name].mean, factor * duration, se)
+    assert result.mean_wait_days == 0.0
+    assert counts["dosed"].mean == 3 * k and counts["dosed"].sd == 0.0
+    assert result.duration.q25 < result.duration.median < result.duration.q75 < result.duration.q90
+
+
+def test_identities_between_counts():
+    result = run_events(ThreePlusThree(6), P_TOX, halpc_like(), 300, seed=22)
+    c = {name: s.mean for name, s in result.counts.items()}
+    assert c["enrolled"] == pytest.approx(c["dosed"] + c["lost_waiting"] + c["waiting_at_end"])
+    assert c["screened"] == pytest.approx(c["screen_failures"] + c["in_screening_at_end"] + c["enrolled"])
+    assert c["replaced"] <= c["deaths"] + c["transplants"]
+    # Every dosed patient either holds a slot when the cohort is decided or was replaced.
+    assert c["dosed"] == pytest.approx(result.oc.mean_total_n + c["replaced"])
+
+
+# -- competing risks and replacement ----------------------------------------------------------
+
+
+def test_disease_course_reproduces_published_risks():
+    course = DiseaseCourse(0.5)
+    for aclf, risks in ((True, CANONIC_ACLF), (False, CANONIC_AD)):
+        assert [course.risk(t, aclf) for t in RISK_DAYS] == pytest.approx(list(risks), abs=1e-12)
+    assert course.window_risk(28.0) == pytest.approx(0.5 * 0.328 + 0.5 * 0.019)
+
+
+def test_replacement_keeps_cohorts_full():
+    """No DLTs, three doses, NCT05727722's 60-day window, half the patients with ACLF: each of the 9
+    slots is filled after a geometric number of exits, so replaced ~ 9 q / (1 - q) with variance
+    9 q / (1 - q)^2, q the probability of dying (or a transplant) within 60 days."""
+    course = DiseaseCourse(0.5, transplant_share=0.4)
+    conduct = Conduct.nct05727722(4.0, disease=course)
+    n = 4_000
+    result = run_events(ThreePlusThree(3), [0.0] * 3, conduct, n, seed=31)
+    q = course.window_risk(60.0)
+    slots = 9
+    assert result.oc.mean_n.tolist() == [3.0, 3.0, 3.0] and result.oc.sd_total_n == 0.0
+    replaced = result.counts["replaced"]
+    assert_close("replaced", replaced.mean, slots * q / (1 - q), math.sqrt(slots * q / (1 - q) ** 2 / n))
+    c = {name: s.mean for name, s in result.counts.items()}
+    assert c["dosed"] == pytest.approx(slots + c["replaced"])
+    assert c["deaths"] + c["transplants"] == pytest.approx(c["replaced"])
+    exits = c["replaced"] * n
+    assert_close("transplant share", c["transplants"] / c["replaced"], 0.4, math.sqrt(0.24 / exits))
+
+
+# -- reproducibility, results, figure -----------------------------------------------------------
+
+
+def halpc_like() -> Conduct:
+    return Conduct.halpc(
+        2.0,
+        screen_failure=0.2,
+        max_wait_days=14.0,
+        stagger_days=7.0,
+        halt_probability=1.0,
+        halt_days=14.0,
+        disease=DiseaseCourse(transplant_share=3 / 7),
+    )
+
+
+def test_same_seed_same_results_for_any_number_of_workers():
+    design, n = ThreePlusThree(6), 1_100  # several tasks of whole blocks, so jobs=2 uses the pool
+    done = []
+    one = run_events(design, P_TOX, halpc_like(), n, seed=41, progress=done.append)
+    two = run_events(design, P_TOX, halpc_like(), n, seed=41, jobs=2)
+    assert one.to_dict(include_log=True) == two.to_dict(include_log=True)
+    assert np.array_equal(one.durations, two.durations)
+    assert done == sorted(done) and done[-1] == n
+    other = run_events(design, P_TOX, halpc_like(), n, seed=42)
+    assert not np.array_equal(one.durations, other.durations)
+
+
+def test_json_and_log_of_one_trial(tmp_path):
+    result = run_events(ThreePlusThree(6), P_TOX, halpc_like(), 1, seed=6)
+    out = json.loads(json.dumps(result.to_dict(include_log=True), allow_nan=False))
+    assert out["engine"] == "events" and set(out["counts"]) == set(COUNTS)
+    assert set(out["duration_days"]) == {"mean", "sd", "se", "q25", "median", "q75", "q90"}
+    assert out["conduct"]["disease"]["aclf_fraction"] == 15 / 24
+    log = result.log
+    assert [r.time for r in log] == sorted(r.time for r in log)
+    end = next(r for r in log if r.kind == "end")
+    assert end.time == result.duration.mean
+    dosed = {r.patient for r in log if r.kind == "infusion"}
+    assert len(dosed) == result.counts["dosed"].mean
+    outcomes = [r.patient for r in log if r.kind in ("dlt", "death", "transplant", "window_complete")]
+    assert sorted(outcomes) == sorted(dosed)  # one outcome per dosed patient
+    assert sum(r.kind == "replaced" for r in log) == result.counts["replaced"].mean
+
+    fig = timeline(log, title="one simulated trial")
+    path = tmp_path / "timeline.png"
+    fig.savefig(path, dpi=60)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"accrual_per_month": 0.0}, r"accrual_per_month\[0\] = 0.0: allowed range is \(0, inf\)"),
+        ({"window_days": -1.0}, r"window_days = -1.0: allowed range is \[0, inf\)"),
+        ({"screen_failure": 1.0}, r"screen_failure = 1.0: allowed range is \[0, 1\)"),
+        ({"stagger_days": 30.0}, r"stagger_days = 30.0: allowed range is \[0, 28\]"),
+        ({"infusions": 0}, r"infusions = 0: allowed is a whole number >= 1"),
+        ({"infusions": 3, "interval_days": 20.0}, r"interval_days = 20.0: allowed range is \[0, 14\]"),
+        ({"max_wait_days": -1.0}, r"max_wait_days = -1.0: allowed range is \[0, inf\]"),
+        ({"dlt_onset": "late"}, r"dlt_onset = 'late': allowed values are uniform, after_infusion, end"),
+        ({"cohort_decision": "soon"}, r"cohort_decision = 'soon': allowed values are earliest, filled"),
+        ({"halt_probability": 2.0}, r"halt_probability = 2.0: allowed range is \[0, 1\]"),
+    ],
+)
+def test_conduct_errors_name_the_field_and_range(changes, message):
+    with pytest.raises(ValueError, match=r"Conduct\." + message):
+        Conduct(**({"accrual_per_month": 1.0} | changes))
+
+
+def test_disease_course_errors():
+    with pytest.raises(ValueError, match=r"DiseaseCourse.aclf_fraction = 1.5: allowed range is \[0, 1\]"):
+        DiseaseCourse(1.5)
+    with pytest.raises(ValueError, match=r"DiseaseCourse\.ad_risk"):
+        DiseaseCourse(ad_risk=(0.2, 0.1))
+
+
+def test_run_events_rejects_what_it_cannot_simulate():
+    with pytest.raises(ValueError, match="3 doses but the design has 6"):
+        run_events(ThreePlusThree(6), [0.1, 0.2, 0.3], INSTANTANEOUS, 10, seed=1)
+    with pytest.raises(ValueError, match="course engine"):
+        run_events(
+            AcceleratedTitration.simon(4, 6), DoseToxicityTable(P_TOX, [0.1] * 6), INSTANTANEOUS, 10, 1
+        )
+    with pytest.raises(ValueError, match="grade-2"):
+        run_events(AcceleratedTitration.simon(2, 6), P_TOX, INSTANTANEOUS, 10, seed=1)
+    with pytest.raises(ValueError, match="n_trials must be at least 1"):
+        run_events(ThreePlusThree(6), P_TOX, INSTANTANEOUS, 0, seed=1)
