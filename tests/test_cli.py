@@ -166,7 +166,7 @@ def test_course_engine_from_the_command_line(capsys):
     ("args", "words"),
     [
         (["--design", "atd2", "--p-tox", "0.1,0.2"], "--p-grade2"),
-        (["--design", "3+3"], "--p-tox or --latent"),
+        (["--design", "3+3"], "--p-tox, --latent or --model"),
         (["--design", "atd2", "--latent", "1,2", "--levels", "3"], "--latent"),
         (["--design", "3+3", "--p-tox", "0.1,0.2", "--courses", "3"], "--engine courses"),
         (["--design", "3+3", "--p-tox", "0.1,0.2", "--p-grade2", "0.1"], "--p-grade2"),
@@ -223,6 +223,68 @@ def test_events_engine_from_the_command_line_writes_a_timeline(capsys, tmp_path)
 def test_bad_events_input_is_one_line_exit_2(capsys, args, words):
     with pytest.raises(SystemExit) as stop:
         main(["simulate", "--design", "3+3", "--p-tox", "0.1,0.2", *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_calibrate_halpc_prints_both_priors_and_writes_the_plot(capsys, tmp_path):
+    svg = tmp_path / "risk.svg"
+    assert main(["calibrate", "halpc", "--json", "--plot", str(svg)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 2
+    assert svg.read_text().lstrip().startswith("<?xml")
+    assert main(["calibrate", "halpc"]) == 0
+    text = capsys.readouterr().out
+    assert "weakly-informative" in text and "sceptical" in text and "Posterior predictive" in text
+
+
+HALPC = [
+    "--design",
+    "3+3",
+    "--model",
+    "halpc-bleeding",
+    "--doses",
+    "0.3,0.6,1.2,2.5,5",
+    "--dose-unit",
+    "1e6cells/kg",
+]
+
+
+def test_halpc_model_reports_expected_bleeds(capsys):
+    out = run_json(
+        capsys,
+        *HALPC[2:],
+        "--infusions",
+        "2",
+        "--engine",
+        "mc",
+        "--posterior",
+        "--trials",
+        "20000",
+        "--seed",
+        "3",
+    )
+    bleeds = out["events"]["severe bleeding"]
+    assert len(bleeds["mean_per_dose"]) == 5 and bleeds["se_total"] > 0
+    # Bleeding is the only DLT mechanism of this model: every DLT is a bleed.
+    assert bleeds["mean_total"] == pytest.approx(out["mean_total_dlt"])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--posterior"], "--engine exact"),
+        (["--dose-unit", "furlongs"], "dose_unit"),
+        (["--p-tox", "0.1,0.2"], "exactly one of"),
+    ],
+)
+def test_bad_model_input_is_one_line_exit_2(capsys, args, words):
+    argv = [a for a in ["simulate", *HALPC] if not (a == "1e6cells/kg" and "--dose-unit" in args)]
+    if "--dose-unit" in args:
+        argv.remove("--dose-unit")
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, *args])
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err

@@ -114,7 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operating characteristics of a design under a true dose-toxicity curve.",
     )
     sim.add_argument("--design", choices=DESIGNS, required=True, help="the design")
-    tox = sim.add_argument_group("toxicity (one of --p-tox or --latent)")
+    tox = sim.add_argument_group("toxicity (one of --p-tox, --latent or --model halpc-bleeding)")
+    tox.add_argument(
+        "--model",
+        choices=("halpc-bleeding",),
+        help="HALPC bleeding-risk model calibrated to the sentinel findings (needs --doses, --dose-unit)",
+    )
+    tox.add_argument("--dose-unit", help="unit of --doses for --model, e.g. 1e6cells/kg, 1e9cells")
+    tox.add_argument(
+        "--posterior",
+        action="store_true",
+        help="--model: each simulated trial draws its own parameters from the calibration's posterior",
+    )
+    tox.add_argument(
+        "--prior",
+        choices=("weakly-informative", "sceptical"),
+        default="weakly-informative",
+        help="--model: prior of the calibration (default weakly-informative)",
+    )
     tox.add_argument(
         "--p-tox",
         type=_probabilities,
@@ -143,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--doses",
         type=_numbers,
         metavar="D1,D2,...",
-        help="dose values of the ladder for --latent (default: 40%% steps from 1)",
+        help="dose values: the ladder of --latent (default 40%% steps from 1), or --model's doses",
     )
     tox.add_argument(
         "--levels", type=_positive_int, help="number of ladder levels for --latent without --doses"
@@ -175,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="count patients first treated below this dose index (0-based)",
     )
+    reg = sim.add_argument_group("regimen (--model halpc-bleeding and --engine events)")
+    reg.add_argument("--infusions", type=_positive_int, help="administrations per patient (default 1)")
+    reg.add_argument("--interval-days", type=float, help="days between infusions (default 7)")
     ev = sim.add_argument_group("calendar time (--engine events; units: days, patients per month)")
     ev.add_argument(
         "--accrual-per-month", type=_numbers, metavar="R1[,R2,...]", help="accrual rate, one per site"
@@ -185,8 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--max-wait-days", type=float, help="an eligible patient waits this long for a slot, then is lost"
     )
-    ev.add_argument("--infusions", type=_positive_int, help="administrations per patient (default 1)")
-    ev.add_argument("--interval-days", type=float, help="days between infusions (default 7)")
     ev.add_argument(
         "--stagger-days", type=float, help="sentinel: first patient of a new dose observed this long"
     )
@@ -222,7 +240,31 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, help="Monte Carlo seed (default: fresh entropy, reported)")
     sim.add_argument("--jobs", type=_positive_int, default=1, help="worker processes for Monte Carlo")
     sim.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    cal = sub.add_parser(
+        "calibrate",
+        help="posterior of a calibrated toxicity model",
+        description="Calibrate the HALPC bleeding-risk model to the sentinel findings under two priors.",
+    )
+    cal.add_argument("model", choices=("halpc",), help="the model to calibrate")
+    cal.add_argument("--json", action="store_true", help="print one JSON list, one object per prior")
+    cal.add_argument(
+        "--plot", metavar="FILE", help="write the dose-risk curve with its 90%% band (PNG, SVG, PDF)"
+    )
     return parser
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from doseesc.models.halpc import PRIORS, calibrate_halpc, format_calibration
+    from doseesc.plots.calibration import plot_calibration
+
+    cals = [calibrate_halpc(prior) for prior in PRIORS]
+    if args.plot:
+        write_figure(plot_calibration(cals), Path(args.plot))
+    if args.json:
+        print(json.dumps([c.to_dict() for c in cals], allow_nan=False))
+    else:
+        print(format_calibration(cals))
+    return 0
 
 
 def _format_table(oc: OperatingCharacteristics) -> str:
@@ -244,6 +286,14 @@ def _format_table(oc: OperatingCharacteristics) -> str:
         )
     lines.append(f"{'none':>5}  {'':6}  {pm(oc.p_none, oc.se_p_none):>{width}}")
     lines.append(f"{'total':>5}  {'':6}  {'':>{width}}  {oc.mean_total_n:7.3f}  {oc.mean_total_dlt:8.3f}")
+    for name, ev in oc.events.items():
+        se = oc.se_mean_n is not None
+        per_dose = ", ".join(
+            f"{m:.4f}" + (f" ± {e:.4f}" if se else "")
+            for m, e in zip(ev.mean, ev.sd / np.sqrt(oc.n_trials or 1), strict=True)
+        )
+        total = f"{ev.mean_total:.3f}" + (f" ± {ev.sd_total / np.sqrt(oc.n_trials):.3f}" if se else "")
+        lines.append(f"{name} per trial, by dose: {per_dose}; in total: {total}")
     return "\n".join(lines)
 
 
@@ -257,8 +307,10 @@ def _design(name: str, n_doses: int, deescalate: bool, expand_top: bool):
 
 def _model(args: argparse.Namespace):
     """The toxicity model the options describe (errors name the option)."""
-    if (args.p_tox is None) == (args.latent is None):
-        raise ValueError("give exactly one of --p-tox or --latent")
+    if sum(x is not None for x in (args.p_tox, args.latent, args.model)) != 1:
+        raise ValueError("give exactly one of --p-tox, --latent or --model")
+    if args.model is not None:
+        return _halpc_model(args)
     if args.latent is not None:
         if len(args.latent) != 6:
             raise ValueError("--latent takes 6 numbers: ALPHA,SD_PATIENT,SD_COURSE,K2,K3,K4")
@@ -284,6 +336,20 @@ def _model(args: argparse.Namespace):
     return DoseToxicityTable(p, None if args.p_grade2 is None else np.array(args.p_grade2))
 
 
+def _halpc_model(args: argparse.Namespace):
+    from doseesc.models.halpc import halpc_bleeding_model
+    from doseesc.models.mechanisms import Regimen
+    from doseesc.models.units import DoseLevels
+
+    if args.doses is None or args.dose_unit is None:
+        raise ValueError(
+            "--model halpc-bleeding needs --doses and --dose-unit (e.g. --dose-unit 1e6cells/kg)"
+        )
+    doses = DoseLevels.parse(",".join(repr(d) for d in args.doses), args.dose_unit)
+    regimen = Regimen(args.infusions or 1, 7.0 if args.interval_days is None else args.interval_days)
+    return halpc_bleeding_model(doses, regimen, posterior=args.posterior, prior=args.prior)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     model = _model(args)
     design = _design(args.design, model.n_doses, args.deescalate, args.expand_top)
@@ -293,14 +359,24 @@ def _simulate(args: argparse.Namespace) -> int:
         )
     if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
         raise ValueError("--courses and --intrapatient need --engine courses")
+    # The regimen belongs to the bleeding model as well as to the calendar-time conduct.
+    shared = ("infusions", "interval_days") if args.model else ()
     conduct_given = [
-        o for o in (*CONDUCT_OPTIONS, "aclf_fraction", "timeline") if getattr(args, o) is not None
+        o
+        for o in (*CONDUCT_OPTIONS, "aclf_fraction", "timeline")
+        if getattr(args, o) is not None and o not in shared
     ]
     if args.engine != "events" and conduct_given:
         raise ValueError(f"--{conduct_given[0].replace('_', '-')} needs --engine events")
+    if args.posterior and args.model is None:
+        raise ValueError("--posterior needs --model halpc-bleeding")
     if args.engine == "exact":
+        if not getattr(model, "independent_patients", True):
+            raise ValueError(
+                "--engine exact: with --posterior the patients of a trial share parameters; use mc"
+            )
         grade2 = getattr(model, "mean_grade2_probabilities", None)
-        g2 = grade2() if grade2 else model.p_grade2
+        g2 = grade2() if grade2 else getattr(model, "p_grade2", None)
         oc = exact(design, model.mean_probabilities(), g2)
         result: OperatingCharacteristics | CourseResult | EventsResult = oc
     elif args.engine == "mc":
@@ -374,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"simulate": _simulate}[args.command](args)
+        return {"simulate": _simulate, "calibrate": _calibrate}[args.command](args)
     except ValueError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
