@@ -261,14 +261,16 @@ class OperatingCharacteristics:
                 "se_mean_total_n": self.se_mean_total_n,
                 "se_mean_total_dlt": self.se_mean_total_dlt,
             }
-        return _json_ready(out)
+        return json_ready(out)
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float (an undefined SD, an infinite limit) replaced by None,
+    through nested dicts and lists."""
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value

@@ -56,7 +56,7 @@ from doseesc.conduct import RISK_DAYS, Conduct
 from doseesc.designs.base import MAX_COHORT, DecisionTable, Design, compile_design
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
-from doseesc.results import OperatingCharacteristics
+from doseesc.results import OperatingCharacteristics, json_ready
 from doseesc.streams import TrialStreams
 
 BLOCK_TRIALS = 256
@@ -631,7 +631,7 @@ class EventsResult:
         }
         if include_log:
             out["log"] = [r.to_dict() for r in self.log]
-        return _finite_or_none(out)
+        return json_ready(out)
 
 
 def run_events(
@@ -739,14 +739,3 @@ def _report(chunks: Iterable[_Chunk], progress: Callable[[int], None] | None) ->
         if progress is not None:
             progress(done)
     return out
-
-
-def _finite_or_none(value: Any) -> Any:
-    """``value`` with every non-finite float (an undefined SD, an infinite limit) replaced by None."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
