@@ -1,44 +1,60 @@
 """The ``doseesc`` command line.
 
-Errors in the arguments end with exit status 2 and one line on stderr naming the option and what it
-allows; nothing else is printed.
+Commands: ``simulate`` (a design under a toxicity model given as options), ``calibrate`` (the HALPC
+bleeding model's posterior), ``run`` (a scenario file: summary on stdout, results, tables and
+figures in a folder), ``validate`` (check scenario files without running them) and ``compare``
+(scenarios side by side).  Errors in the arguments or in a scenario file end with exit status 2
+and one line on stderr naming the option or the file and key, and what is allowed; an interrupted
+run (Ctrl-C) ends with status 130 and one line, leaving its output folder as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
 
 from doseesc import __version__
-from doseesc.conduct import Conduct, DiseaseCourse
-from doseesc.designs import ThreePlusThree
-from doseesc.designs.titration import AcceleratedTitration
-from doseesc.engines import exact, simulate
-from doseesc.engines.courses import CourseOptions, CourseResult, simulate_courses
-from doseesc.engines.events import EventsResult, run_events
-from doseesc.models import DoseToxicityTable
-from doseesc.models.graded import GradedTable, LatentToxicity
+from doseesc.build import (
+    DESIGNS,
+    ENGINES,
+    ConductSpec,
+    CourseSpec,
+    DesignSpec,
+    DiseaseSpec,
+    DoseSpec,
+    HalpcSpec,
+    LatentSpec,
+    RegimenSpec,
+    SpecError,
+    TableSpec,
+    check,
+    course_options,
+    make_conduct,
+    make_design,
+    make_model,
+    run_engine,
+)
+from doseesc.output import format_result
 from doseesc.plots import write_figure
-from doseesc.plots.timeline import timeline
-from doseesc.results import OperatingCharacteristics
 
-DESIGNS = ("3+3", "atd1", "atd2", "atd3", "atd4", "nct05727722")
-ENGINES = ("exact", "mc", "courses", "events")
-# Calendar-time options of --engine events: option name -> Conduct field.
+# Calendar-time options of --engine events: option name -> scenario key in [conduct].
 CONDUCT_OPTIONS = {
-    "accrual_per_month": "accrual_per_month",
-    "accrual": "accrual_process",
+    "accrual": "accrual",
     "screening_days": "screening_days",
     "screen_failure": "screen_failure",
     "max_wait_days": "max_wait_days",
-    "infusions": "infusions",
-    "interval_days": "interval_days",
     "stagger_days": "stagger_days",
     "window_days": "window_days",
     "dlt_onset": "dlt_onset",
@@ -46,6 +62,27 @@ CONDUCT_OPTIONS = {
     "halt_probability": "halt_probability",
     "halt_days": "halt_days",
 }
+# Options of `simulate` by scenario key: errors from doseesc.build name settings by key.
+_OPTIONS = {
+    "toxicity.p_dlt": "--p-tox",
+    "toxicity.p_grade2": "--p-grade2",
+    "toxicity.p_grade4": "--p-grade4",
+    "toxicity.posterior": "--posterior",
+    "toxicity.model": "--model",
+    "run.engines": "--engine",
+    "doses.unit": "--dose-unit",
+    "doses.values": "--doses",
+    "doses.levels": "--levels",
+    "design.name": "--design",
+    "regimen.infusions": "--infusions",
+    "regimen.interval_days": "--interval-days",
+    "conduct": "--accrual-per-month",
+}
+
+
+def _option(key: str) -> str:
+    base = re.sub(r"(\[\d+\])+$", "", key)
+    return _OPTIONS.get(base, "--" + base.rsplit(".", 1)[-1].replace("_", "-"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -250,7 +287,56 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument(
         "--plot", metavar="FILE", help="write the dose-risk curve with its 90%% band (PNG, SVG, PDF)"
     )
+
+    run = sub.add_parser(
+        "run",
+        help="run a scenario file: summary table, results.json, CSV tables and figures",
+        description=(
+            "Run the engines a scenario file lists; print a summary and write results.json, CSV tables "
+            "and figures (PNG and SVG) into a folder that is replaced whole, only once complete."
+        ),
+    )
+    run.add_argument("scenario", help="scenario file (TOML; see docs/scenarios.md)")
+    _run_options(run)
+    val = sub.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Check scenario files (syntax, keys, types, ranges, models) without running them.",
+    )
+    val.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
+    cmp_ = sub.add_parser(
+        "compare",
+        help="scenarios (designs) side by side: a table and a figure",
+        description=(
+            "Run several scenarios with one engine each and show them side by side (table on stdout; "
+            "comparison.csv, comparison.json and a figure in --out)."
+        ),
+    )
+    cmp_.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
+    cmp_.add_argument(
+        "--engine", choices=ENGINES, help="engine for every scenario (default: each scenario's first)"
+    )
+    _run_options(cmp_, compare=True)
     return parser
+
+
+def _run_options(p: argparse.ArgumentParser, *, compare: bool = False) -> None:
+    p.add_argument(
+        "--trials", type=_positive_int, metavar="N", help="simulated trials for every simulation engine"
+    )
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        metavar="S",
+        help="seed"
+        + (" for every scenario (common random numbers)" if compare else "")
+        + " (default: the file's)",
+    )
+    p.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="J", help="worker processes for the simulations"
+    )
+    default = "results/comparison" if compare else "results/<scenario name>"
+    p.add_argument("--out", metavar="DIR", help=f"output folder, replaced whole (default {default})")
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -267,195 +353,311 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_table(oc: OperatingCharacteristics) -> str:
-    mc = oc.n_trials is not None
-    opts = ", ".join(
-        f"{k}={('yes' if v else 'no') if isinstance(v, bool) else v}" for k, v in oc.options.items()
-    )
-    head = f"{oc.design} ({opts}), engine {oc.engine}"
-    if mc:
-        head += f", {oc.n_trials:,} trials, seed {oc.seed}"
-    pm = (lambda v, se: f"{v:.5f} ± {se:.5f}") if mc else (lambda v, se: f"{v:.6f}")
-    width = len(pm(0.5, 0.5))
-    lines = [head, f"{'dose':>5}  {'P(DLT)':>6}  {'P(select)':>{width}}  {'mean n':>7}  {'mean DLT':>8}"]
-    se_sel = oc.se_p_select if mc else [None] * len(oc.p_select)
-    for d in range(len(oc.p_select)):
-        lines.append(
-            f"{d + 1:>5}  {oc.p_tox[d]:6.3f}  {pm(oc.p_select[d], se_sel[d]):>{width}}  "
-            f"{oc.mean_n[d]:7.3f}  {oc.mean_dlt[d]:8.3f}"
-        )
-    lines.append(f"{'none':>5}  {'':6}  {pm(oc.p_none, oc.se_p_none):>{width}}")
-    lines.append(f"{'total':>5}  {'':6}  {'':>{width}}  {oc.mean_total_n:7.3f}  {oc.mean_total_dlt:8.3f}")
-    for name, ev in oc.events.items():
-        se = oc.se_mean_n is not None
-        per_dose = ", ".join(
-            f"{m:.4f}" + (f" ± {e:.4f}" if se else "")
-            for m, e in zip(ev.mean, ev.sd / np.sqrt(oc.n_trials or 1), strict=True)
-        )
-        total = f"{ev.mean_total:.3f}" + (f" ± {ev.sd_total / np.sqrt(oc.n_trials):.3f}" if se else "")
-        lines.append(f"{name} per trial, by dose: {per_dose}; in total: {total}")
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------------------------
+# simulate
 
 
-def _design(name: str, n_doses: int, deescalate: bool, expand_top: bool):
-    if name == "3+3":
-        return ThreePlusThree(n_doses, deescalate=deescalate, expand_top=expand_top)
-    if name == "nct05727722":  # its MTD rule (<= 1 DLT in >= 6) is both 3+3 options, always on
-        return AcceleratedTitration.nct05727722(n_doses)
-    return AcceleratedTitration.simon(int(name[-1]), n_doses, deescalate=deescalate, expand_top=expand_top)
-
-
-def _model(args: argparse.Namespace):
-    """The toxicity model the options describe (errors name the option)."""
+def _settings(args: argparse.Namespace) -> tuple[TableSpec | LatentSpec | HalpcSpec, DoseSpec, RegimenSpec]:
+    """The toxicity model, doses and regimen the options describe (errors name the option)."""
     if sum(x is not None for x in (args.p_tox, args.latent, args.model)) != 1:
         raise ValueError("give exactly one of --p-tox, --latent or --model")
+    regimen = RegimenSpec(args.infusions or 1, 7.0 if args.interval_days is None else args.interval_days)
     if args.model is not None:
-        return _halpc_model(args)
+        if args.doses is None or args.dose_unit is None:
+            raise ValueError(
+                "--model halpc-bleeding needs --doses and --dose-unit (e.g. --dose-unit 1e6cells/kg)"
+            )
+        tox = HalpcSpec(posterior=args.posterior, prior=args.prior)
+        return tox, DoseSpec(tuple(args.doses), args.dose_unit), regimen
     if args.latent is not None:
         if len(args.latent) != 6:
             raise ValueError("--latent takes 6 numbers: ALPHA,SD_PATIENT,SD_COURSE,K2,K3,K4")
         alpha, sd_p, sd_c, *k = args.latent
-        kw = {"alpha": alpha, "sigma_patient": sd_p, "sigma_course": sd_c, "thresholds": tuple(k)}
-        if args.doses is not None:
-            return LatentToxicity(doses=np.array(args.doses), **kw)
-        if args.levels is None:
+        if args.doses is None and args.levels is None:
             raise ValueError("--latent needs --doses or --levels")
-        return LatentToxicity.ladder(1.0, args.levels, **kw)
-    k = len(args.p_tox)
-    for option in ("p_grade2", "p_grade4"):
-        values = getattr(args, option)
-        if values is not None and len(values) != k:
-            raise ValueError(f"--{option.replace('_', '-')} has {len(values)} values but --p-tox has {k}")
-    p = np.array(args.p_tox)
-    if args.p_grade4 is not None and np.any(np.array(args.p_grade4) > p):
-        raise ValueError("--p-grade4 must not exceed --p-tox at any dose (grade 4 is part of the DLTs)")
-    if args.engine == "courses" or args.p_grade4 is not None:
-        g2 = np.zeros(k) if args.p_grade2 is None else np.array(args.p_grade2)
-        g4 = np.zeros(k) if args.p_grade4 is None else np.array(args.p_grade4)
-        return GradedTable(p_grade2=g2, p_grade3=p - g4, p_grade4=g4)
-    return DoseToxicityTable(p, None if args.p_grade2 is None else np.array(args.p_grade2))
-
-
-def _halpc_model(args: argparse.Namespace):
-    from doseesc.models.halpc import halpc_bleeding_model
-    from doseesc.models.mechanisms import Regimen
-    from doseesc.models.units import DoseLevels
-
-    if args.doses is None or args.dose_unit is None:
-        raise ValueError(
-            "--model halpc-bleeding needs --doses and --dose-unit (e.g. --dose-unit 1e6cells/kg)"
-        )
-    doses = DoseLevels.parse(",".join(repr(d) for d in args.doses), args.dose_unit)
-    regimen = Regimen(args.infusions or 1, 7.0 if args.interval_days is None else args.interval_days)
-    return halpc_bleeding_model(doses, regimen, posterior=args.posterior, prior=args.prior)
+        doses = DoseSpec(values=tuple(args.doses)) if args.doses is not None else DoseSpec(levels=args.levels)
+        return LatentSpec(alpha, sd_p, sd_c, tuple(k)), doses, regimen
+    g2 = None if args.p_grade2 is None else tuple(args.p_grade2)
+    g4 = None if args.p_grade4 is None else tuple(args.p_grade4)
+    return TableSpec(tuple(args.p_tox), g2, g4), DoseSpec(), regimen
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    model = _model(args)
-    design = _design(args.design, model.n_doses, args.deescalate, args.expand_top)
-    if "g2" in design.outcomes and args.latent is None and args.p_grade2 is None:
-        raise ValueError(
-            f"--p-grade2 is required: the {design.name} design's trigger counts grade-2 toxicities"
-        )
+    tox, doses, regimen = _settings(args)
+    model = make_model(tox, doses, regimen, engine=args.engine)
+    design = make_design(DesignSpec(args.design, args.deescalate, args.expand_top), model.n_doses)
+    check(design, model, args.engine, tox)
     if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
         raise ValueError("--courses and --intrapatient need --engine courses")
     # The regimen belongs to the bleeding model as well as to the calendar-time conduct.
     shared = ("infusions", "interval_days") if args.model else ()
     conduct_given = [
         o
-        for o in (*CONDUCT_OPTIONS, "aclf_fraction", "timeline")
+        for o in (
+            "accrual_per_month",
+            *CONDUCT_OPTIONS,
+            "infusions",
+            "interval_days",
+            "aclf_fraction",
+            "timeline",
+        )
         if getattr(args, o) is not None and o not in shared
     ]
     if args.engine != "events" and conduct_given:
         raise ValueError(f"--{conduct_given[0].replace('_', '-')} needs --engine events")
     if args.posterior and args.model is None:
         raise ValueError("--posterior needs --model halpc-bleeding")
-    if args.engine == "exact":
-        if not getattr(model, "independent_patients", True):
-            raise ValueError(
-                "--engine exact: with --posterior the patients of a trial share parameters; use mc"
-            )
-        grade2 = getattr(model, "mean_grade2_probabilities", None)
-        g2 = grade2() if grade2 else getattr(model, "p_grade2", None)
-        oc = exact(design, model.mean_probabilities(), g2)
-        result: OperatingCharacteristics | CourseResult | EventsResult = oc
-    elif args.engine == "mc":
-        oc = result = simulate(design, model, args.trials, args.seed, jobs=args.jobs)
-    elif args.engine == "events":
-        result = run_events(design, model, _conduct(args), args.trials, args.seed, jobs=args.jobs)
-        oc = result.oc
-        if args.timeline:
-            write_figure(
-                timeline(result.log, title=f"{design.name}: one simulated trial"), Path(args.timeline)
-            )
-    else:
-        intrapatient = (
-            args.design in ("atd2", "atd3", "atd4") if args.intrapatient is None else args.intrapatient
+    conduct = make_conduct(_conduct_spec(args), regimen) if args.engine == "events" else None
+    courses = None
+    if args.engine == "courses":
+        courses = course_options(
+            CourseSpec(args.courses, args.intrapatient, args.on_dlt, args.low_level), args.design
         )
-        options = CourseOptions(args.courses, intrapatient, args.on_dlt, args.low_level)
-        result = simulate_courses(design, model, args.trials, args.seed, options, jobs=args.jobs)
-        oc = result.oc
+    result = run_engine(
+        args.engine,
+        design,
+        model,
+        trials=args.trials,
+        seed=args.seed,
+        jobs=args.jobs,
+        conduct=conduct,
+        courses=courses,
+    )
+    if args.engine == "events" and args.timeline:
+        from doseesc.plots.timeline import timeline
+
+        write_figure(timeline(result.log, title=f"{design.name}: one simulated trial"), Path(args.timeline))
     if args.json:
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:
-        print(_format_table(oc))
-        if oc.p_switch is not None:
-            switch = ", ".join(f"{d + 1}: {q:.3f}" for d, q in enumerate(oc.p_switch) if q > 0)
-            print(f"accelerated phase: {oc.mean_accelerated:.3f} patients; ends at dose {switch}")
-        if isinstance(result, CourseResult):
-            print(_format_courses(result))
-        if isinstance(result, EventsResult):
-            print(_format_events(result))
+        print(format_result(args.engine, result))
     return 0
 
 
-def _conduct(args: argparse.Namespace) -> Conduct:
+def _conduct_spec(args: argparse.Namespace) -> ConductSpec:
     if args.accrual_per_month is None:
         raise ValueError("--engine events needs --accrual-per-month")
-    fields = {field: getattr(args, o) for o, field in CONDUCT_OPTIONS.items() if getattr(args, o) is not None}
-    if args.aclf_fraction is not None:
-        fields["disease"] = DiseaseCourse(
-            aclf_fraction=args.aclf_fraction, transplant_share=args.transplant_share
-        )
-    return Conduct(**fields)
-
-
-def _format_events(r: EventsResult) -> str:
-    d = r.duration
-    counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
-    return (
-        f"duration (days): mean {d.mean:.1f} ± {d.se:.1f}, median {d.median:.1f}, "
-        f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}\n"
-        f"per trial: {counts}\nmean wait from eligibility to first dose: {r.mean_wait_days:.1f} days"
+    settings = tuple(
+        (key, getattr(args, o)) for o, key in CONDUCT_OPTIONS.items() if getattr(args, o) is not None
     )
+    disease = None
+    if args.aclf_fraction is not None:
+        disease = DiseaseSpec(args.aclf_fraction, args.transplant_share)
+    return ConductSpec(tuple(args.accrual_per_month), settings=settings, disease=disease)
 
 
-def _format_courses(r: CourseResult) -> str:
-    grades = zip(("0-1", "2", "3", "4"), r.worst_grade, r.se_worst_grade, strict=True)
-    lines = [
-        f"patients: {r.mean_patients:.2f} ± {r.se_mean_patients:.2f}; courses per patient: "
-        f"{r.mean_courses_per_patient:.2f} ± {r.se_mean_courses_per_patient:.2f}",
-        "worst grade over courses: "
-        + ", ".join(f"{g}: {100 * w:.1f}% ± {100 * se:.1f}" for g, w, se in grades),
-    ]
-    if r.options.low_level:
-        lines.append(
-            f"patients first treated below dose {r.options.low_level + 1}: "
-            f"{r.mean_low_dose:.2f} ± {r.se_mean_low_dose:.2f}"
+# ---------------------------------------------------------------------------------------------
+# run, validate, compare
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in this process after killing its worker processes
+    (forked workers inherit the handler and leave the interrupt to this process)."""
+    main_pid = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != main_pid:
+            return
+        for child in multiprocessing.active_children():
+            child.kill()
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _stager(progress, prefix: str, engines: Sequence[str]):
+    def stage(i: int, engine: str, trials: int | None):
+        what = engine if trials is None or engine == "events" else f"{engine}, {trials:,} trials"
+        return progress.stage(
+            f"{prefix}[{i + 1}/{len(engines)}] {what}", trials if engine == "events" else None
         )
+
+    return stage
+
+
+def _run(args: argparse.Namespace) -> int:
+    from doseesc.output import check_folder, format_run, staged_folder, write_run
+    from doseesc.progress import Progress
+    from doseesc.scenario import load, run_scenario
+
+    s = load(args.scenario).with_run(trials=args.trials, seed=args.seed)
+    out = Path(args.out) if args.out else Path("results") / s.name
+    check_folder(out)
+    with _interruptible(), staged_folder(out) as tmp, Progress() as progress:
+        res = run_scenario(s, jobs=args.jobs, stage=_stager(progress, f"{s.name} ", s.run.engines))
+        progress.stage(f"{s.name}: writing tables and figures")
+        files = write_run(res, tmp)
+        progress.close()
+    print(format_run(res))
+    print(f"\nwritten to {out}{os.sep}: " + ", ".join(sorted(files)))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from doseesc.scenario import ScenarioError, load, summary
+
+    failed = False
+    for path in args.scenarios:
+        try:
+            print(f"ok: {summary(load(path))}")
+        except ScenarioError as exc:
+            print(f"doseesc: error: {exc}", file=sys.stderr)
+            failed = True
+    return 2 if failed else 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from doseesc.output import (
+        SELECTION_HEADER,
+        check_folder,
+        save_figure,
+        selection_rows,
+        staged_folder,
+        write_csv,
+        write_json,
+    )
+    from doseesc.plots.oc import ComparisonItem, SelectionSeries, plot_comparison, wilson
+    from doseesc.progress import Progress
+    from doseesc.scenario import ScenarioError, load, run_scenario
+
+    scenarios = [load(p).with_run(trials=args.trials, seed=args.seed) for p in args.scenarios]
+    names = [s.name for s in scenarios]
+    names = [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
+    scenarios = [
+        replace(s, name=n, run=replace(s.run, engines=(args.engine or s.run.engines[0],)))
+        for s, n in zip(scenarios, names, strict=True)
+    ]
+    out = Path(args.out) if args.out else Path("results") / "comparison"
+    check_folder(out)
+    results = []
+    with _interruptible(), staged_folder(out) as tmp, Progress() as progress:
+        for k, s in enumerate(scenarios):
+            stage = _stager(progress, f"{s.name} ({k + 1}/{len(scenarios)}) ", s.run.engines)
+            try:
+                results.append(run_scenario(s, jobs=args.jobs, stage=stage))
+            except SpecError as exc:
+                raise ScenarioError(s.file, exc.render()) from None
+        progress.stage("writing the comparison")
+        items, rows = [], []
+        for res in results:
+            engine = res.scenario.run.engines[0]
+            oc = res.oc(engine)
+            p = np.append(oc.p_select, oc.p_none)
+            lo, hi = (None, None) if oc.n_trials is None else wilson(p, oc.n_trials)
+            items.append(
+                ComparisonItem(
+                    res.scenario.name,
+                    _subtitle(res, engine),
+                    res.toxicity.labels,
+                    res.toxicity.axis,
+                    SelectionSeries(engine, p, lo, hi),
+                    oc.mean_n,
+                    oc.mean_dlt,
+                    oc.p_tox,
+                )
+            )
+            rows += [
+                [res.scenario.name, res.scenario.design.name, *r]
+                for r in selection_rows(engine, oc, res.toxicity)
+            ]
+        write_csv(tmp / "comparison.csv", ("scenario", "design", *SELECTION_HEADER), rows)
+        write_json(
+            tmp / "comparison.json",
+            {"version": __version__, "scenarios": [r.to_dict() for r in results]},
+        )
+        files = ["comparison.csv", "comparison.json"]
+        files += save_figure(plot_comparison(items, title="Scenarios side by side"), tmp, "comparison")
+        progress.close()
+    print(_format_comparison(results))
+    print(f"\nwritten to {out}{os.sep}: " + ", ".join(sorted(files)))
+    return 0
+
+
+def _subtitle(res, engine: str) -> str:
+    d = res.scenario.design
+    variants = [v for v in ("deescalate", "expand_top") if getattr(d, v) and d.name != "nct05727722"]
+    model = res.scenario.toxicity.model + (
+        " (posterior)" if getattr(res.scenario.toxicity, "posterior", False) else ""
+    )
+    return f"{d.name}{' + ' + ', '.join(variants) if variants else ''}; {model}; {engine}"
+
+
+def _format_comparison(results) -> str:
+    rows = [("scenario", "design", "engine", "model", "P(none)", "mean n", "mean DLT", "duration (days)")]
+    for res in results:
+        engine = res.scenario.run.engines[0]
+        oc = res.oc(engine)
+        mc = oc.n_trials is not None
+        pm = (lambda v, se, k=3: f"{v:.{k}f} ± {se:.{k}f}") if mc else (lambda v, se, k=3: f"{v:.{k}f}")
+        duration = "-"
+        if engine == "events":
+            d = res.results[engine].duration
+            duration = f"{d.mean:.0f} ± {d.se:.0f} (median {d.median:.0f})"
+        design = res.scenario.design
+        variants = "+".join(v for v in ("deescalate", "expand_top") if getattr(design, v))
+        rows.append(
+            (
+                res.scenario.name,
+                design.name + (f" ({variants})" if variants and design.name != "nct05727722" else ""),
+                engine,
+                res.scenario.toxicity.model,
+                pm(oc.p_none, oc.se_p_none, 4),
+                pm(oc.mean_total_n, oc.se_mean_total_n),
+                pm(oc.mean_total_dlt, oc.se_mean_total_dlt),
+                duration,
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if c < 4 else cell.rjust(w)
+            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    lines.append("")
+    lines.append(
+        "P(selected as MTD) by dose (dose: probability; mean DLT probability per patient in brackets):"
+    )
+    for res in results:
+        oc = res.oc(res.scenario.run.engines[0])
+        unit = f" [{res.toxicity.unit_text}]" if res.toxicity.unit_text else ""
+        cells = "  ".join(
+            f"{lab}: {p:.3f} ({q:.0%})"
+            for lab, p, q in zip(res.toxicity.labels, oc.p_select, oc.p_tox, strict=True)
+        )
+        lines.append(f"  {res.scenario.name}{unit}: {cells}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {
+        "simulate": _simulate,
+        "calibrate": _calibrate,
+        "run": _run,
+        "validate": _validate,
+        "compare": _compare,
+    }
     try:
-        return {"simulate": _simulate, "calibrate": _calibrate}[args.command](args)
+        return commands[args.command](args)
+    except SpecError as exc:
+        parser.error(exc.render(_option if args.command == "simulate" else str))
     except ValueError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
         print("doseesc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -1,0 +1,631 @@
+"""From settings to objects: designs, toxicity models, conduct and engine runs.
+
+The command line (``doseesc simulate``) and scenario files (:mod:`doseesc.scenario`) describe the
+same things in two spellings, options and TOML keys.  Both are turned into the frozen ``*Spec``
+dataclasses below, and this module alone turns those into a design, a toxicity model, a
+:class:`~doseesc.conduct.Conduct` and an engine run.
+
+Errors are :class:`SpecError`: a message in which every setting is written ``<key>``, its path in a
+scenario file (``<toxicity.p_grade2>``), so that each caller names it its own way (the command line
+names the option, ``--p-grade2``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from doseesc.conduct import CANONIC_ACLF, CANONIC_AD, Conduct, DiseaseCourse
+from doseesc.designs import ThreePlusThree
+from doseesc.designs.titration import AcceleratedTitration
+from doseesc.models.graded import GradedTable, LatentToxicity
+from doseesc.models.table import DoseToxicityTable
+
+DESIGNS = ("3+3", "atd1", "atd2", "atd3", "atd4", "nct05727722")
+ENGINES = ("exact", "mc", "courses", "events")
+SIMULATION_ENGINES = ("mc", "courses", "events")
+"""Engines that simulate trials (they take a number of trials and a seed)."""
+MODELS = ("table", "latent", "logistic", "halpc-bleeding")
+ELIGIBILITY = ("halpc", "nct05727722")
+CONDUCT_PRESETS = ("halpc", "nct05727722")
+
+CONDUCT_FIELDS = {
+    "accrual": "accrual_process",
+    "screening_days": "screening_days",
+    "screening": "screening",
+    "screen_failure": "screen_failure",
+    "max_wait_days": "max_wait_days",
+    "stagger_days": "stagger_days",
+    "window_days": "window_days",
+    "dlt_onset": "dlt_onset",
+    "onset_days": "onset_days",
+    "cohort_decision": "cohort_decision",
+    "halt_probability": "halt_probability",
+    "halt_days": "halt_days",
+}
+"""Scenario key in ``[conduct]`` -> :class:`~doseesc.conduct.Conduct` field (besides the accrual
+rate; the number of infusions and their interval come from ``[regimen]``)."""
+
+_KEY = re.compile(r"<([A-Za-z_][\w.\[\]]*)>")
+
+
+class SpecError(ValueError):
+    """An invalid setting.  ``template`` writes every setting as ``<key>`` (its path in a scenario
+    file); :meth:`render` names them, by default as those paths."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        keys = _KEY.findall(template)
+        self.key = keys[0] if keys else ""
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        return _KEY.sub(lambda m: name(m.group(1)), self.template)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """``name`` in :data:`DESIGNS`; the 3+3 variants (``nct05727722`` has both, always)."""
+
+    name: str
+    deescalate: bool = False
+    expand_top: bool = False
+
+
+@dataclass(frozen=True)
+class DoseSpec:
+    """The dose levels: ``values`` in ``unit`` (a possibly scaled unit such as ``1e6cells/kg``), or a
+    ladder of ``levels`` values ``start * (1 + step)**j`` (Simon et al.'s 40% steps), or neither
+    (levels known only by number, from the toxicity table)."""
+
+    values: tuple[float, ...] | None = None
+    unit: str | None = None
+    levels: int | None = None
+    start: float = 1.0
+    step: float = 0.4
+
+    @property
+    def n(self) -> int | None:
+        if self.values is not None:
+            return len(self.values)
+        return self.levels
+
+    def array(self) -> np.ndarray | None:
+        """Dose values in the display unit (None when the levels have no values)."""
+        if self.values is not None:
+            return np.array(self.values, dtype=float)
+        if self.levels is not None:
+            return self.start * (1 + self.step) ** np.arange(self.levels)
+        return None
+
+    def dose_levels(self, *, distinct: bool = False):
+        """:class:`~doseesc.models.units.DoseLevels` (needs values and a unit); ``distinct``: of the
+        distinct values only (levels that repeat a dose with another regimen)."""
+        from doseesc.models.units import DoseLevels
+
+        if self.unit is None:
+            raise SpecError("<doses.unit> is required by this toxicity model (e.g. 1e6cells/kg)")
+        values = self.array()
+        return DoseLevels.parse(list(np.unique(values) if distinct else values), self.unit)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """DLT (grade >= 3) probability per dose level; optional grade-2 and grade-4 probabilities."""
+
+    p_dlt: tuple[float, ...]
+    p_grade2: tuple[float, ...] | None = None
+    p_grade4: tuple[float, ...] | None = None
+    model = "table"
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """Simon et al.'s latent model (:class:`~doseesc.models.graded.LatentToxicity`)."""
+
+    alpha: float
+    sigma_patient: float
+    sigma_course: float
+    thresholds: tuple[float, float, float]
+    model = "latent"
+
+
+@dataclass(frozen=True)
+class CovariateSpec:
+    """A covariate term of the logistic model (:class:`~doseesc.models.logistic.CovariateTerm`)."""
+
+    covariate: str
+    coefficient: float
+    centre: float = 0.0
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class LogisticSpec:
+    """Logistic DLT risk per administration in log dose: ``p_reference`` at ``reference_dose`` (in
+    ``reference_unit``, by default the doses' unit) for a patient at every covariate's centre,
+    ``slope`` log-odds per e-fold dose."""
+
+    p_reference: float
+    reference_dose: float
+    slope: float
+    reference_unit: str | None = None
+    carryover_half_life_days: float | None = None
+    covariates: tuple[CovariateSpec, ...] = ()
+    model = "logistic"
+
+
+@dataclass(frozen=True)
+class HalpcSpec:
+    """The HALPC bleeding model calibrated to the sentinel findings
+    (:func:`~doseesc.models.halpc.halpc_bleeding_model`); ``other_dlt``: per-infusion probability of
+    a non-bleeding DLT at 1e6 cells/kg (None: bleeding is the only DLT)."""
+
+    posterior: bool = False
+    prior: str = "weakly-informative"
+    cohorts: str = "fig2"
+    other_dlt: float | None = None
+    model = "halpc-bleeding"
+
+
+ToxicitySpec = TableSpec | LatentSpec | LogisticSpec | HalpcSpec
+
+
+@dataclass(frozen=True)
+class RegimenSpec:
+    """Administrations per patient (one number, or one per dose level) and days between them."""
+
+    infusions: int | tuple[int, ...] = 1
+    interval_days: float = 7.0
+
+    def per_level(self, n: int) -> tuple[int, ...]:
+        return self.infusions if isinstance(self.infusions, tuple) else (self.infusions,) * n
+
+    @property
+    def varies(self) -> bool:
+        return isinstance(self.infusions, tuple) and len(set(self.infusions)) > 1
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """Virtual patients (:class:`~doseesc.population.Population`): eligibility criteria by name, with
+    optional changes to its fields (``age_min``, ``age_max``, ``weight_min_kg``, ``meld_na_max``)."""
+
+    eligibility: str = "halpc"
+    changes: tuple[tuple[str, float], ...] = ()
+
+    def build(self):
+        from doseesc.population import Eligibility, Population
+
+        base = Eligibility() if self.eligibility == "halpc" else Eligibility.nct05727722()
+        return Population(replace(base, **dict(self.changes)))
+
+
+@dataclass(frozen=True)
+class DiseaseSpec:
+    """Competing risks in the DLT window (:class:`~doseesc.conduct.DiseaseCourse`)."""
+
+    aclf_fraction: float
+    transplant_share: float = 0.0
+    aclf_risk: tuple[float, float] = CANONIC_ACLF
+    ad_risk: tuple[float, float] = CANONIC_AD
+
+
+@dataclass(frozen=True)
+class ConductSpec:
+    """Calendar-time conduct for the events engine: accrual per site (patients per month), an
+    optional preset, other :class:`~doseesc.conduct.Conduct` fields by scenario key
+    (:data:`CONDUCT_FIELDS`) and the disease course (``"preset"``: the preset's, None: none)."""
+
+    accrual_per_month: tuple[float, ...]
+    preset: str | None = None
+    settings: tuple[tuple[str, Any], ...] = ()
+    disease: DiseaseSpec | str | None = None
+
+
+@dataclass(frozen=True)
+class CourseSpec:
+    """Courses per patient for the course engine; ``intrapatient`` None: on for atd2-atd4."""
+
+    courses: int = 1
+    intrapatient: bool | None = None
+    on_dlt: str = "stop"
+    low_level: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects
+
+
+def make_design(spec: DesignSpec, n_doses: int):
+    """The design named by ``spec`` over ``n_doses`` levels."""
+    if spec.name not in DESIGNS:
+        raise SpecError(f"<design.name> {spec.name!r} is not a design; allowed: {', '.join(DESIGNS)}")
+    if spec.name == "3+3":
+        return ThreePlusThree(n_doses, deescalate=spec.deescalate, expand_top=spec.expand_top)
+    if spec.name == "nct05727722":  # its MTD rule (<= 1 DLT in >= 6) is both 3+3 options, always on
+        return AcceleratedTitration.nct05727722(n_doses)
+    return AcceleratedTitration.simon(
+        int(spec.name[-1]), n_doses, deescalate=spec.deescalate, expand_top=spec.expand_top
+    )
+
+
+def _same_length(name: str, values: tuple[float, ...] | None, n: int) -> None:
+    if values is not None and len(values) != n:
+        raise SpecError(f"<{name}> has {len(values)} values but <toxicity.p_dlt> has {n}: give one per dose")
+
+
+def make_model(
+    tox: ToxicitySpec,
+    doses: DoseSpec = DoseSpec(),
+    regimen: RegimenSpec = RegimenSpec(),
+    population: PopulationSpec | None = None,
+    *,
+    engine: str = "exact",
+):
+    """The toxicity model ``tox`` over ``doses`` for ``engine`` (a table becomes a
+    :class:`~doseesc.models.graded.GradedTable` for the course engine, or with grade-4 values)."""
+    if isinstance(tox, TableSpec):
+        k = len(tox.p_dlt)
+        _same_length("toxicity.p_grade2", tox.p_grade2, k)
+        _same_length("toxicity.p_grade4", tox.p_grade4, k)
+        if doses.n is not None and doses.n != k:
+            raise SpecError(f"<toxicity.p_dlt> has {k} values but <doses.values> has {doses.n}: one per dose")
+        p = np.array(tox.p_dlt, dtype=float)
+        if tox.p_grade4 is not None and np.any(np.array(tox.p_grade4) > p):
+            raise SpecError(
+                "<toxicity.p_grade4> must not exceed <toxicity.p_dlt> at any dose "
+                "(grade 4 is part of the DLTs)"
+            )
+        if engine == "courses" or tox.p_grade4 is not None:
+            g2 = np.zeros(k) if tox.p_grade2 is None else np.array(tox.p_grade2, dtype=float)
+            g4 = np.zeros(k) if tox.p_grade4 is None else np.array(tox.p_grade4, dtype=float)
+            return GradedTable(p_grade2=g2, p_grade3=p - g4, p_grade4=g4)
+        return DoseToxicityTable(p, None if tox.p_grade2 is None else np.array(tox.p_grade2, dtype=float))
+    if isinstance(tox, LatentSpec):
+        values = doses.array()
+        if values is None:
+            raise SpecError("<doses.values> (or <doses.levels>) is required by the latent model")
+        return LatentToxicity(
+            doses=values,
+            alpha=tox.alpha,
+            sigma_patient=tox.sigma_patient,
+            sigma_course=tox.sigma_course,
+            thresholds=tox.thresholds,
+        )
+    if engine == "courses":
+        raise SpecError(
+            "<run.engines> courses needs per-course grades: "
+            f"<toxicity.model> table or latent, not {tox.model}"
+        )
+    return _mechanism_model(tox, doses, regimen, population)
+
+
+def _mechanism_model(tox: LogisticSpec | HalpcSpec, doses: DoseSpec, regimen: RegimenSpec, population):
+    """Logistic and HALPC models, over one regimen or one regimen per dose level."""
+    from doseesc.models.mechanisms import Regimen
+
+    if not regimen.varies:
+        levels = doses.dose_levels()
+        infusions = regimen.per_level(levels.n)[0]
+        return _one_regimen(tox, levels, Regimen(infusions, regimen.interval_days), population)
+    distinct = doses.dose_levels(distinct=True)
+    per_level = regimen.per_level(doses.n)
+    regimens = sorted(set(per_level))
+    models = tuple(
+        _one_regimen(tox, distinct, Regimen(r, regimen.interval_days), population) for r in regimens
+    )
+    return LevelRegimens(
+        models,
+        tuple(regimens.index(r) for r in per_level),
+        tuple(int(i) for i in np.unique(doses.array(), return_inverse=True)[1]),
+    )
+
+
+def _one_regimen(tox: LogisticSpec | HalpcSpec, levels, regimen, population_spec: PopulationSpec | None):
+    from doseesc.models.mechanisms import MechanismModel
+
+    population = (population_spec or PopulationSpec()).build()
+    if isinstance(tox, HalpcSpec):
+        from doseesc.models.halpc import halpc_bleeding_model, other_dlt
+
+        if levels.unit not in ("cells/kg", "cells"):
+            raise SpecError(
+                f"<doses.unit> {levels.unit} cannot be used by the halpc-bleeding model, which reads "
+                "cells/kg; allowed: cells/kg, or cells (divided by each patient's body weight)"
+            )
+        return halpc_bleeding_model(
+            levels,
+            regimen,
+            posterior=tox.posterior,
+            prior=tox.prior,
+            cohorts=tox.cohorts,
+            population=population,
+            other=None if tox.other_dlt is None else other_dlt(tox.other_dlt),
+        )
+    from scipy import special
+
+    from doseesc.models.logistic import CovariateTerm, LogisticRisk
+    from doseesc.models.units import Dose, canonical_unit, parse_unit
+
+    scale, unit = (levels.scale, levels.unit)
+    if tox.reference_unit is not None:
+        scale, unit = parse_unit(tox.reference_unit, "toxicity.reference_unit")
+    if canonical_unit(unit) != levels.unit and not levels.needs_weight(unit):
+        raise SpecError(
+            f"<toxicity.reference_unit> {unit} does not match <doses.unit> {levels.unit}; allowed: the "
+            "same unit, or cells with cells/kg (converted through each patient's body weight)"
+        )
+    risk = LogisticRisk(
+        "DLT",
+        float(special.logit(tox.p_reference)),
+        tox.slope,
+        Dose(tox.reference_dose * scale, unit),
+        tuple(CovariateTerm(c.covariate, c.coefficient, c.centre, c.log) for c in tox.covariates),
+        carryover_half_life_days=tox.carryover_half_life_days,
+    )
+    return MechanismModel(levels, (risk,), regimen, population)
+
+
+class _Replay:
+    """Random streams seen by several models in turn: the first pass draws from ``streams`` and
+    records, each later pass (after :meth:`rewind`) replays the same numbers."""
+
+    def __init__(self, streams) -> None:
+        self._streams = streams
+        self._record: list[np.ndarray] = []
+        self._next = 0
+        self.n_trials = streams.n_trials
+
+    def rewind(self) -> None:
+        self._next = 0
+
+    def _take(self, draw: Callable[[], np.ndarray]) -> np.ndarray:
+        if self._next == len(self._record):
+            self._record.append(np.array(draw()))
+        out = self._record[self._next]
+        self._next += 1
+        return out.copy()
+
+    def random(self, rows: int, out: np.ndarray | None = None) -> np.ndarray:
+        return self._take(lambda: self._streams.random(rows))
+
+    def standard_normal(self, rows: int) -> np.ndarray:
+        return self._take(lambda: self._streams.standard_normal(rows))
+
+    def draw(self, fn, rows: int) -> np.ndarray:
+        return self._take(lambda: self._streams.draw(fn, rows))
+
+
+@dataclass(frozen=True, eq=False)
+class LevelRegimens:
+    """A toxicity model whose dose levels differ in regimen as well as dose (e.g. 0.6e6 cells/kg
+    once, then twice): ``models[r]`` holds the mechanisms over the distinct dose values with
+    regimen ``r``; level ``k`` is dose ``dose_index[k]`` under regimen ``regimen_index[k]``.
+
+    Patients of a cohort have the same covariates and (posterior) parameters whichever regimen
+    their level has: the covariates are drawn once and shown to every model.
+    """
+
+    models: tuple[Any, ...]
+    regimen_index: tuple[int, ...]
+    dose_index: tuple[int, ...]
+
+    @property
+    def n_doses(self) -> int:
+        return len(self.regimen_index)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        return self.models[0].events
+
+    @property
+    def independent_patients(self) -> bool:
+        return self.models[0].independent_patients
+
+    @property
+    def average_probabilities(self) -> np.ndarray:
+        per_model = [m.average_probabilities for m in self.models]
+        return np.stack(
+            [per_model[r][:, d] for r, d in zip(self.regimen_index, self.dose_index, strict=True)], axis=1
+        )
+
+    def mean_probabilities(self) -> np.ndarray:
+        return self.average_probabilities[0]
+
+    def draw_trials(self, streams) -> np.ndarray:
+        return self.models[0].draw_trials(streams)  # the models share their mechanisms' parameters
+
+    def patient_probabilities(self, streams, dose: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
+        regimen = np.take(self.regimen_index, dose)
+        at = np.take(self.dose_index, dose)
+        replay = _Replay(streams)
+        out = None
+        for r, model in enumerate(self.models):
+            q = model.patient_probabilities(replay, at, params, size)
+            replay.rewind()
+            out = q if out is None else np.where(regimen == r, q, out)
+        return out
+
+
+def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec()) -> Conduct:
+    """The calendar-time conduct; infusions and their interval come from ``regimen``."""
+    if regimen.varies:
+        raise SpecError(
+            "<regimen.infusions> differs between dose levels; the events engine needs one number of "
+            "infusions for all levels"
+        )
+    infusions = regimen.per_level(1)[0]
+    settings = {CONDUCT_FIELDS[k]: v for k, v in spec.settings}
+    settings |= {"infusions": infusions, "interval_days": regimen.interval_days}
+    if isinstance(spec.disease, DiseaseSpec):
+        d = spec.disease
+        settings["disease"] = DiseaseCourse(d.aclf_fraction, d.aclf_risk, d.ad_risk, d.transplant_share)
+    elif spec.disease is None:
+        settings["disease"] = None
+    # else "preset": the preset's disease course (none without a preset)
+    if spec.preset == "halpc":
+        return Conduct.halpc(spec.accrual_per_month, **settings)
+    if spec.preset == "nct05727722":
+        return Conduct.nct05727722(spec.accrual_per_month, **settings)
+    return Conduct(spec.accrual_per_month, **settings)
+
+
+def course_options(spec: CourseSpec, design: str):
+    from doseesc.engines.courses import CourseOptions
+
+    intrapatient = design in ("atd2", "atd3", "atd4") if spec.intrapatient is None else spec.intrapatient
+    return CourseOptions(spec.courses, intrapatient, spec.on_dlt, spec.low_level)
+
+
+def check(design, model, engine: str, tox: ToxicitySpec) -> None:
+    """What a design, a model and an engine ask of each other."""
+    if "g2" in design.outcomes and isinstance(tox, TableSpec) and tox.p_grade2 is None:
+        raise SpecError(
+            f"<toxicity.p_grade2> is required: the {design.name} design's trigger counts grade-2 toxicities"
+        )
+    if "g2" in design.outcomes and not getattr(model, "grade2", False):
+        raise SpecError(
+            f"<design.name> {design.name} counts grade-2 toxicities, which the {tox.model} model does "
+            "not give; allowed models: table (with p_grade2) or latent"
+        )
+    if engine == "exact" and not getattr(model, "independent_patients", True):
+        raise SpecError(
+            "<run.engines> exact cannot be used with <toxicity.posterior>: the patients of a trial share "
+            "parameters; use mc"
+        )
+
+
+def exact_inputs(model) -> tuple[np.ndarray, np.ndarray | None]:
+    """The exact engine's inputs: population-averaged DLT and grade-2 probabilities per level."""
+    grade2 = getattr(model, "mean_grade2_probabilities", None)
+    g2 = grade2() if grade2 else getattr(model, "p_grade2", None)
+    return model.mean_probabilities(), g2
+
+
+def run_engine(
+    engine: str,
+    design,
+    model,
+    *,
+    trials: int = 100_000,
+    seed: int | None = None,
+    jobs: int = 1,
+    conduct: Conduct | None = None,
+    courses=None,
+    progress: Callable[[int], None] | None = None,
+):
+    """Run one engine: an :class:`~doseesc.results.OperatingCharacteristics` (exact, mc), a
+    :class:`~doseesc.engines.courses.CourseResult` or an :class:`~doseesc.engines.events.EventsResult`.
+    ``progress`` receives the trials done so far where the engine reports them (events)."""
+    from doseesc.engines import exact, run_events, simulate, simulate_courses
+
+    if engine == "exact":
+        return exact(design, *exact_inputs(model))
+    if engine == "mc":
+        return simulate(design, model, trials, seed, jobs=jobs)
+    if engine == "events":
+        if conduct is None:
+            raise SpecError(
+                "<conduct> is required by the events engine (at least <conduct.accrual_per_month>)"
+            )
+        return run_events(design, model, conduct, trials, seed, jobs=jobs, progress=progress)
+    if engine == "courses":
+        return simulate_courses(design, model, trials, seed, courses, jobs=jobs)
+    raise SpecError(f"<run.engines> {engine!r} is not an engine; allowed: {', '.join(ENGINES)}")
+
+
+def calibration_band(tox: ToxicitySpec, doses: DoseSpec, regimen: RegimenSpec):
+    """For the HALPC bleeding model with doses in cells/kg: the posterior median and central
+    credible interval (the calibration's level, 90%) of P(severe bleeding over the regimen) per dose
+    level, averaged over the population's coagulation score, as ``(Band, level)``; else None.
+
+    The band is the calibration's uncertainty whether or not the scenario draws its parameters
+    from the posterior (without, it runs at the posterior medians)."""
+    if not isinstance(tox, HalpcSpec) or doses.unit is None:
+        return None
+    levels = doses.dose_levels(distinct=True)
+    if levels.unit != "cells/kg":
+        return None  # absolute cells: the risk depends on each patient's weight as well
+    values = doses.array() * levels.scale
+    from doseesc.models.halpc import CREDIBLE_LEVEL, bleeding_mechanism, calibrate_halpc
+    from doseesc.models.mechanisms import Regimen
+    from doseesc.plots.oc import Band
+    from doseesc.population import Population
+
+    cal = calibrate_halpc(tox.prior, tox.cohorts)
+    mechanism = bleeding_mechanism(*cal.point)
+    nodes, weights = Population().score_quadrature(32)
+    params = cal.posterior.draws[:, None, :]
+    covariates = {"coagulation_score": nodes[:, None]}
+    risks = []
+    for value, infusions in zip(values, regimen.per_level(len(values)), strict=True):
+        reg = Regimen(infusions, regimen.interval_days)
+        per = [
+            mechanism.risk(np.asarray(value * load), covariates, params)
+            for load in reg.loads(mechanism.carryover_half_life_days)
+        ]
+        risks.append(weights @ reg.risk(per))
+    tail = (1 - CREDIBLE_LEVEL) / 2
+    median, lower, upper = cal.posterior.quantiles(np.array(risks), [0.5, tail, 1 - tail])
+    label = (
+        f"calibration (prior {cal.prior.name}): P(severe bleeding over the regimen), posterior median "
+        f"and {100 * CREDIBLE_LEVEL:g}% credible interval"
+    )
+    return Band(label, median, lower, upper), CREDIBLE_LEVEL
+
+
+def spec_dict(spec: Any) -> Any:
+    """A spec as plain JSON-ready data (dataclasses to dicts, tuples to lists, inf to None)."""
+    if hasattr(spec, "__dataclass_fields__"):
+        out = {f.name: spec_dict(getattr(spec, f.name)) for f in fields(spec)}
+        for name in ("settings", "changes"):  # (key, value) pairs
+            if name in out:
+                out[name] = {k: v for k, v in out[name]}
+        if hasattr(type(spec), "model"):
+            out = {"model": type(spec).model} | out
+        return out
+    if isinstance(spec, tuple | list):
+        return [spec_dict(v) for v in spec]
+    if isinstance(spec, Mapping):
+        return {k: spec_dict(v) for k, v in spec.items()}
+    if isinstance(spec, float) and not math.isfinite(spec):
+        return None
+    return spec
+
+
+__all__ = [
+    "CONDUCT_FIELDS",
+    "DESIGNS",
+    "ENGINES",
+    "MODELS",
+    "ConductSpec",
+    "CourseSpec",
+    "CovariateSpec",
+    "DesignSpec",
+    "DiseaseSpec",
+    "DoseSpec",
+    "HalpcSpec",
+    "LatentSpec",
+    "LevelRegimens",
+    "LogisticSpec",
+    "PopulationSpec",
+    "RegimenSpec",
+    "SpecError",
+    "TableSpec",
+    "check",
+    "course_options",
+    "make_conduct",
+    "make_design",
+    "make_model",
+    "run_engine",
+]

@@ -1,0 +1,473 @@
+"""Results as text, JSON, CSV and figures, written into a folder that is replaced all at once.
+
+:func:`staged_folder` is how every file reaches its folder: everything is written into a temporary
+sibling folder (``.NAME.tmp-*``) and only once it is complete is that folder renamed into place
+(with SIGINT and SIGTERM blocked between the two renames that replace an earlier folder).  An
+interrupted run therefore leaves the output folder as it was before, or complete, never half
+written.  A folder is only replaced if it is empty or was written by doseesc (it holds
+:data:`MARKER`), so a mistyped ``--out`` cannot wipe unrelated files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from doseesc import __version__
+from doseesc.results import OperatingCharacteristics
+
+MARKER = ".doseesc"
+"""File that marks a folder written by doseesc (and so replaceable by the next run)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None) -> str:
+    """The operating characteristics as a table: per dose the mean DLT probability, P(selected)
+    (± its Monte Carlo standard error), mean patients and DLTs; then no selection and the totals."""
+    mc = oc.n_trials is not None
+    opts = ", ".join(
+        f"{k}={('yes' if v else 'no') if isinstance(v, bool) else v}" for k, v in oc.options.items()
+    )
+    head = f"{oc.design} ({opts}), engine {oc.engine}"
+    if mc:
+        head += f", {oc.n_trials:,} trials, seed {oc.seed}"
+    pm = (lambda v, se: f"{v:.5f} ± {se:.5f}") if mc else (lambda v, se: f"{v:.6f}")
+    width = len(pm(0.5, 0.5))
+    names = [str(d + 1) for d in range(len(oc.p_select))] if labels is None else list(labels)
+    w0 = max(5, *(len(n) for n in names))
+    lines = [head, f"{'dose':>{w0}}  {'P(DLT)':>6}  {'P(select)':>{width}}  {'mean n':>7}  {'mean DLT':>8}"]
+    se_sel = oc.se_p_select if mc else [None] * len(oc.p_select)
+    for d in range(len(oc.p_select)):
+        lines.append(
+            f"{names[d]:>{w0}}  {oc.p_tox[d]:6.3f}  {pm(oc.p_select[d], se_sel[d]):>{width}}  "
+            f"{oc.mean_n[d]:7.3f}  {oc.mean_dlt[d]:8.3f}"
+        )
+    lines.append(f"{'none':>{w0}}  {'':6}  {pm(oc.p_none, oc.se_p_none):>{width}}")
+    lines.append(f"{'total':>{w0}}  {'':6}  {'':>{width}}  {oc.mean_total_n:7.3f}  {oc.mean_total_dlt:8.3f}")
+    for name, ev in oc.events.items():
+        se = oc.se_mean_n is not None
+        per_dose = ", ".join(
+            f"{m:.4f}" + (f" ± {e:.4f}" if se else "")
+            for m, e in zip(ev.mean, ev.sd / np.sqrt(oc.n_trials or 1), strict=True)
+        )
+        total = f"{ev.mean_total:.3f}" + (f" ± {ev.sd_total / np.sqrt(oc.n_trials):.3f}" if se else "")
+        lines.append(f"{name} per trial, by dose: {per_dose}; in total: {total}")
+    if oc.p_switch is not None:
+        switch = ", ".join(f"{names[d]}: {q:.3f}" for d, q in enumerate(oc.p_switch) if q > 0)
+        lines.append(f"accelerated phase: {oc.mean_accelerated:.3f} patients; ends at dose {switch}")
+    return "\n".join(lines)
+
+
+def format_events(r) -> str:
+    """Calendar-time figures of an :class:`~doseesc.engines.events.EventsResult`."""
+    d = r.duration
+    counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
+    return (
+        f"duration (days): mean {d.mean:.1f} ± {d.se:.1f}, median {d.median:.1f}, "
+        f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}\n"
+        f"per trial: {counts}\nmean wait from eligibility to first dose: {r.mean_wait_days:.1f} days"
+    )
+
+
+def format_courses(r) -> str:
+    """Per-patient course figures of a :class:`~doseesc.engines.courses.CourseResult`."""
+    grades = zip(("0-1", "2", "3", "4"), r.worst_grade, r.se_worst_grade, strict=True)
+    lines = [
+        f"patients: {r.mean_patients:.2f} ± {r.se_mean_patients:.2f}; courses per patient: "
+        f"{r.mean_courses_per_patient:.2f} ± {r.se_mean_courses_per_patient:.2f}",
+        "worst grade over courses: "
+        + ", ".join(f"{g}: {100 * w:.1f}% ± {100 * se:.1f}" for g, w, se in grades),
+    ]
+    if r.options.low_level:
+        lines.append(
+            f"patients first treated below dose {r.options.low_level + 1}: "
+            f"{r.mean_low_dose:.2f} ± {r.se_mean_low_dose:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def format_result(engine: str, result: Any, labels: Sequence[str] | None = None) -> str:
+    """One engine's result as text (table, then course or calendar-time figures)."""
+    oc = getattr(result, "oc", result)
+    parts = [format_oc(oc, labels)]
+    if engine == "courses":
+        parts.append(format_courses(result))
+    if engine == "events":
+        parts.append(format_events(result))
+    return "\n".join(parts)
+
+
+def format_run(res) -> str:
+    """The summary of a :class:`~doseesc.scenario.ScenarioResult` printed by ``doseesc run``."""
+    s = res.scenario
+    tox = res.toxicity
+    head = [f"{s.name}" + (f": {s.title}" if s.title else "")]
+    doses = ", ".join(tox.labels)
+    unit = f" ({tox.unit_text})" if tox.unit_text else ""
+    model = s.toxicity.model + (" with posterior" if getattr(s.toxicity, "posterior", False) else "")
+    head.append(f"doses{unit}: {doses}; toxicity model: {model}; seed {res.seed}")
+    if tox.band is not None:
+        band = ", ".join(
+            f"{lab}: {_pct(m)} [{_pct(lo)}, {_pct(hi)}]"
+            for lab, m, lo, hi in zip(
+                tox.labels, tox.band.median, tox.band.lower, tox.band.upper, strict=True
+            )
+        )
+        head.append(f"{tox.band.label}: {band}")
+    blocks = ["\n".join(head)]
+    for engine, result in res.results.items():
+        blocks.append(f"[{engine}]\n" + format_result(engine, result, tox.labels))
+    return "\n\n".join(blocks)
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%" if p >= 0.095 else f"{100 * p:.1f}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders
+
+
+def check_folder(out: Path) -> None:
+    """``ValueError`` unless ``out`` can receive results: absent, an empty folder, or a folder
+    written by doseesc."""
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder; allowed: a new or doseesc results folder")
+    if any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ValueError(
+            f"--out {out}: the folder holds files not written by doseesc, which a run would replace; "
+            "allowed: a new, empty or doseesc results folder"
+        )
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder of ``out``; when the block ends normally, it replaces
+    ``out`` as a whole; on any exception (Ctrl-C included) it is removed and ``out`` is untouched."""
+    out = Path(out)
+    check_folder(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the results folder is not
+        (tmp / MARKER).write_text(
+            f"Written by doseesc {__version__}. The next run with this folder as --out replaces it whole.\n"
+        )
+        yield tmp
+        _replace(tmp, out)
+    except BaseException:
+        with _signals_held():  # a second Ctrl-C does not leave the temporary folder half removed
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (on the main thread, where the platform allows) until the end
+    of the block; one that arrived meanwhile is delivered then."""
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    mask = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if mask:
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        if mask:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Rename ``tmp`` to ``out`` (moving an earlier ``out`` aside first, then deleting it), with
+    SIGINT and SIGTERM held back between the renames, so that ``out`` is always whole."""
+    old = None
+    try:
+        with _signals_held():
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                old.rmdir()
+                os.replace(out, old)
+            os.replace(tmp, out)
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(_finite(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([_cell(v) for v in row])
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float | np.floating):
+        return "" if not math.isfinite(v) else repr(float(v))
+    return v
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def save_figure(fig, folder: Path, stem: str) -> list[str]:
+    """Write ``fig`` as PNG and SVG; the file names written."""
+    from doseesc.plots import write_figure
+
+    names = [f"{stem}.png", f"{stem}.svg"]
+    for name in names:
+        write_figure(fig, folder / name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# A scenario's results
+
+
+def selection_rows(engine: str, oc: OperatingCharacteristics, tox) -> list[list[Any]]:
+    """Rows of ``selection.csv`` for one engine (doses, then "none")."""
+    from doseesc.plots.oc import wilson
+
+    n = len(oc.p_select)
+    p = np.append(oc.p_select, oc.p_none)
+    se = None if oc.n_trials is None else np.append(oc.se_p_select, oc.se_p_none)
+    lo, hi = (None, None) if oc.n_trials is None else wilson(p, oc.n_trials)
+    rows = []
+    for d in range(n + 1):
+        dose = d < n
+        rows.append(
+            [
+                engine,
+                tox.labels[d] if dose else "none",
+                (tox.values[d] if tox.values is not None else d + 1) if dose else None,
+                tox.infusions[d] if dose else None,
+                oc.p_tox[d] if dose else None,
+                p[d],
+                None if se is None else se[d],
+                None if lo is None else lo[d],
+                None if hi is None else hi[d],
+                oc.mean_n[d] if dose else None,
+                None if oc.se_mean_n is None or not dose else oc.se_mean_n[d],
+                oc.mean_dlt[d] if dose else None,
+                None if oc.se_mean_dlt is None or not dose else oc.se_mean_dlt[d],
+            ]
+        )
+    return rows
+
+
+SELECTION_HEADER = (
+    "engine",
+    "dose_label",
+    "dose",
+    "infusions",
+    "p_dlt",
+    "p_select",
+    "se_p_select",
+    "ci95_lower",
+    "ci95_upper",
+    "mean_patients",
+    "se_mean_patients",
+    "mean_dlt",
+    "se_mean_dlt",
+)
+
+
+def summary_rows(engine: str, result: Any) -> list[list[Any]]:
+    """Rows (engine, quantity, estimate, standard error) of ``summary.csv``."""
+    oc = getattr(result, "oc", result)
+    rows = [
+        [engine, "p_none", oc.p_none, oc.se_p_none],
+        [engine, "mean_total_patients", oc.mean_total_n, oc.se_mean_total_n],
+        [engine, "mean_total_dlt", oc.mean_total_dlt, oc.se_mean_total_dlt],
+        [engine, "sd_total_patients", oc.sd_total_n, None],
+    ]
+    n = oc.n_trials
+    for name, ev in oc.events.items():
+        rows.append(
+            [engine, f"mean_total[{name}]", ev.mean_total, None if n is None else ev.sd_total / n**0.5]
+        )
+    if oc.mean_accelerated is not None:
+        se = None if n is None or oc.sd_accelerated is None else oc.sd_accelerated / n**0.5
+        rows.append([engine, "mean_accelerated_patients", oc.mean_accelerated, se])
+    if engine == "events":
+        d = result.duration
+        rows += [
+            [engine, "duration_days_mean", d.mean, d.se],
+            [engine, "duration_days_sd", d.sd, None],
+            [engine, "duration_days_q25", d.q25, None],
+            [engine, "duration_days_median", d.median, None],
+            [engine, "duration_days_q75", d.q75, None],
+            [engine, "duration_days_q90", d.q90, None],
+            [engine, "mean_wait_days", result.mean_wait_days, None],
+        ]
+        rows += [[engine, f"mean_{name}", c.mean, c.se] for name, c in result.counts.items()]
+    if engine == "courses":
+        rows += [
+            [engine, "mean_patients", result.mean_patients, result.se_mean_patients],
+            [
+                engine,
+                "mean_courses_per_patient",
+                result.mean_courses_per_patient,
+                result.se_mean_courses_per_patient,
+            ],
+        ]
+        for g, w, se in zip(("0-1", "2", "3", "4"), result.worst_grade, result.se_worst_grade, strict=True):
+            rows.append([engine, f"share_worst_grade_{g}", w, se])
+    return rows
+
+
+def write_run(res, folder: Path) -> list[str]:
+    """Write a :class:`~doseesc.scenario.ScenarioResult` into ``folder`` (the staged folder): JSON,
+    the scenario file, CSV tables and figures.  Returns the file names."""
+    from doseesc.plots.oc import SelectionSeries, plot_dose_toxicity, plot_duration, plot_selection, wilson
+    from doseesc.plots.timeline import timeline
+
+    s, tox = res.scenario, res.toxicity
+    names = ["results.json", "scenario.toml"]
+    write_json(folder / "results.json", res.to_dict())
+    (folder / "scenario.toml").write_text(s.text, encoding="utf-8")
+
+    rows = [row for e in res.results for row in selection_rows(e, res.oc(e), tox)]
+    write_csv(folder / "selection.csv", SELECTION_HEADER, rows)
+    write_csv(
+        folder / "summary.csv",
+        ("engine", "quantity", "estimate", "se"),
+        [row for e, r in res.results.items() for row in summary_rows(e, r)],
+    )
+    band = tox.band
+    event_names = list(tox.events)
+    write_csv(
+        folder / "toxicity.csv",
+        (
+            "dose_label",
+            "dose",
+            "unit",
+            "infusions",
+            "p_dlt",
+            "p_grade2",
+            *(f"p[{e}]" for e in event_names),
+            "band_median",
+            "band_lower",
+            "band_upper",
+        ),
+        [
+            [
+                lab,
+                None if tox.values is None else tox.values[d],
+                tox.unit_text,
+                tox.infusions[d],
+                tox.p_dlt[d],
+                None if tox.p_grade2 is None else tox.p_grade2[d],
+                *(tox.events[e][d] for e in event_names),
+                *((None,) * 3 if band is None else (band.median[d], band.lower[d], band.upper[d])),
+            ]
+            for d, lab in enumerate(tox.labels)
+        ],
+    )
+    names += ["selection.csv", "summary.csv", "toxicity.csv"]
+
+    series = []
+    for engine in res.results:
+        oc = res.oc(engine)
+        p = np.append(oc.p_select, oc.p_none)
+        lo = hi = None
+        if oc.n_trials is not None:
+            lo, hi = wilson(p, oc.n_trials)
+        series.append(SelectionSeries(engine, p, lo, hi))
+    title = f"{s.title} ({s.name})" if s.title else s.name
+    names += save_figure(
+        plot_selection(tox.labels, tox.axis, series, p_dlt=tox.p_dlt, title=_wrap(title)), folder, "selection"
+    )
+    dlt_label = {
+        "table": "P(DLT), as given (every patient alike)",
+        "latent": "P(DLT) in course 1, averaged over patients",
+    }.get(s.toxicity.model, "P(DLT), population mean")
+    if getattr(s.toxicity, "posterior", False):
+        dlt_label = "P(DLT), population and posterior mean"
+    names += save_figure(
+        plot_dose_toxicity(
+            tox.labels,
+            tox.axis,
+            tox.p_dlt,
+            p_grade2=tox.p_grade2,
+            events=tox.events,
+            band=band,
+            title=_wrap(f"{s.name}: toxicity per patient by dose level (model: {s.toxicity.model})"),
+            dlt_label=dlt_label,
+            ylabel={"table": "probability per patient", "latent": "probability per patient, course 1"}.get(
+                s.toxicity.model, "probability per patient (whole regimen)"
+            ),
+        ),
+        folder,
+        "dose_toxicity",
+    )
+    if "events" in res.results:
+        ev = res.results["events"]
+        write_csv(
+            folder / "durations.csv",
+            ("trial", "duration_days"),
+            [[i + 1, float(v)] for i, v in enumerate(ev.durations)],
+        )
+        names.append("durations.csv")
+        names += save_figure(
+            plot_duration(ev.durations, title=_wrap(f"{s.name}: trial duration ({s.design.name} design)")),
+            folder,
+            "duration",
+        )
+        names += save_figure(
+            timeline(
+                ev.log,
+                dose_labels=list(tox.labels),
+                title=f"{s.name}: one simulated trial (the first)"
+                + (f"; doses in {tox.unit_text}" if tox.unit_text else ""),
+            ),
+            folder,
+            "timeline",
+        )
+    return names
+
+
+def _wrap(text: str, width: int = 90) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
