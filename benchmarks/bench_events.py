@@ -97,14 +97,21 @@ def best_rate(fn, n: int, repeats: int) -> float:
     return best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer trials (about 10 s in all)")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
-    args = ap.parse_args()
+def halpc_setup():
+    """The HALPC redesign for the events engine: a 3+3 over 0.3-5e6 cells/kg, 2 infusions 7 days
+    apart, the calibrated bleeding model with heterogeneous patients (posterior medians, no posterior
+    draws), so that every dosed patient's covariates are drawn through the model."""
+    from doseesc.models import DoseLevels, Regimen, halpc_bleeding_model
 
+    doses = DoseLevels.parse("0.3,0.6,1.2,2.5,5", "1e6cells/kg")
+    model = halpc_bleeding_model(doses, Regimen(CONDUCT.infusions, CONDUCT.interval_days))
+    return ThreePlusThree(doses.n), model
+
+
+def measure(quick: bool = False) -> dict:
+    """Run the measurements; return the figures (the JSON written by ``--json``)."""
     design = ThreePlusThree(len(P_TOX))
-    n1, n2, repeats = (2_000, 8_000, 2) if args.quick else (10_000, 40_000, 3)
+    n1, n2, repeats = (2_000, 8_000, 2) if quick else (10_000, 40_000, 3)
     run_events(design, P_TOX, CONDUCT, 500, seed=0)  # compile the table, warm the caches
 
     events_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1), n1, repeats)
@@ -114,31 +121,59 @@ def main() -> None:
     jobs2_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1, jobs=2), n2, 1)
     result = run_events(design, P_TOX, CONDUCT, n1, seed=1)
 
-    figures = {
+    halpc_design, halpc_model = halpc_setup()
+    run_events(halpc_design, halpc_model, CONDUCT, 50, seed=0)
+    n3 = n1 // 10
+    halpc_rate = best_rate(lambda n: run_events(halpc_design, halpc_model, CONDUCT, n, seed=1), n3, repeats)
+
+    return {
         "scenario": {"p_tox": P_TOX, "conduct": CONDUCT.to_dict()},
+        "events_trials": n1,
         "events_trials_per_s": events_rate,
         "bare_sketch_trials_per_s": sketch_rate,
         "sketch_over_events": sketch_rate / events_rate,
+        "jobs_trials": n2,
         "jobs1_trials_per_s": jobs1_rate,
         "jobs2_trials_per_s": jobs2_rate,
         "jobs2_speedup": jobs2_rate / jobs1_rate,
+        "halpc_trials": n3,
+        "halpc_events_trials_per_s": halpc_rate,
         "mean_duration_days": result.duration.mean,
         "mean_dosed": result.counts["dosed"].mean,
+        "mean_screened": result.counts["screened"].mean,
     }
+
+
+def print_figures(figures: dict) -> None:
+    """Print the figures of :func:`measure`."""
+    n1, n2 = figures["events_trials"], figures["jobs_trials"]
     print(f"3+3, 6 doses, p_tox = {P_TOX}; HALPC-like conduct at {ACCRUAL_PER_MONTH:g} patients/month")
     print(
-        f"(a trial lasts {result.duration.mean:.0f} days on average and doses "
-        f"{result.counts['dosed'].mean:.1f} patients, {result.counts['screened'].mean:.1f} screened)"
+        f"(a trial lasts {figures['mean_duration_days']:.0f} days on average and doses "
+        f"{figures['mean_dosed']:.1f} patients, {figures['mean_screened']:.1f} screened)"
     )
     print("| engine | trials/s (1 core) |")
     print("| --- | ---: |")
-    print(f"| events engine (`run_events`), {n1:,} trials | {events_rate:,.0f} |")
-    print(f"| bare simpy 3+3 sketch, {n1:,} trials | {sketch_rate:,.0f} |")
-    print(f"sketch / events engine: {sketch_rate / events_rate:.2f}x (target: at most 4x)")
+    print(f"| events engine (`run_events`), {n1:,} trials | {figures['events_trials_per_s']:,.0f} |")
+    print(f"| bare simpy 3+3 sketch, {n1:,} trials | {figures['bare_sketch_trials_per_s']:,.0f} |")
     print(
-        f"{n2:,} trials: jobs=1 {jobs1_rate:,.0f} trials/s, jobs=2 {jobs2_rate:,.0f} trials/s "
-        f"({jobs2_rate / jobs1_rate:.2f}x)"
+        f"| events engine, HALPC bleeding model (covariates per patient), {figures['halpc_trials']:,} "
+        f"trials | {figures['halpc_events_trials_per_s']:,.0f} |"
     )
+    print(f"sketch / events engine: {figures['sketch_over_events']:.2f}x (target: at most 4x)")
+    print(
+        f"{n2:,} trials: jobs=1 {figures['jobs1_trials_per_s']:,.0f} trials/s, jobs=2 "
+        f"{figures['jobs2_trials_per_s']:,.0f} trials/s ({figures['jobs2_speedup']:.2f}x)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer trials (about 10 s in all)")
+    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    args = ap.parse_args()
+    figures = measure(args.quick)
+    print_figures(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

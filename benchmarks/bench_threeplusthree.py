@@ -56,34 +56,40 @@ def rng_floor(n_uniforms: int) -> float:
 
 
 def peak_memory_mib(n_trials: int) -> float:
-    """Peak resident memory (MiB) of a fresh process running ``n_trials`` Monte Carlo trials."""
+    """Peak resident memory (MiB) of a fresh process running ``n_trials`` Monte Carlo trials.
+
+    The child reports the high-water mark of its own memory map (``VmHWM`` in /proc/self/status) where
+    Linux has it, else ``ru_maxrss``.  On Linux ``ru_maxrss`` is not the child's own figure: exec
+    folds the peak of the process that spawned it into it, so a child of a large benchmark process
+    would report the parent's peak.
+    """
     code = (
         "import resource;from doseesc.designs import ThreePlusThree;from doseesc.engines import simulate;"
         f"simulate(ThreePlusThree(6), {P_TOX!r}, {n_trials}, seed=1);"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        " kib=[int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:')][0]\n"
+        "except (OSError, IndexError):\n"
+        " pass\n"
+        "print(kib)"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return int(out.stdout.strip()) / 1024  # ru_maxrss is in KiB on Linux
+    return int(out.stdout.strip()) / 1024  # KiB on Linux
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 trials instead of 10^6 and 10^7")
-    ap.add_argument("--memory", action="store_true", help="also measure peak memory of 10^7 and 10^8 trials")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
-    args = ap.parse_args()
-
+def measure(quick: bool = False, memory: bool = False) -> dict:
+    """Run the measurements; return the figures (the JSON written by ``--json``)."""
     design = ThreePlusThree(len(P_TOX))
     uniforms_per_trial = exact(design, P_TOX).mean_total_n  # one uniform per patient
     simulate(design, P_TOX, 10_000, seed=0)  # compile the table, warm the caches
 
-    loop_trials = 5_000 if args.quick else 20_000
+    loop_trials = 5_000 if quick else 20_000
     rnd = random.Random(0)
     loop_time = best_of(lambda: [simulate_one(P_TOX, rnd, False, False) for _ in range(loop_trials)], 1)
     loop_rate = loop_trials / loop_time
 
     rows = []
-    for n in (10**5, 10**6) if args.quick else (10**6, 10**7):
+    for n in (10**5, 10**6) if quick else (10**6, 10**7):
         t_mc = best_of(lambda n=n: simulate(design, P_TOX, n, seed=1), 3 if n <= 10**6 else 1)
         t_floor = best_of(lambda n=n: rng_floor(round(n * uniforms_per_trial)), 3)
         rows.append(
@@ -96,6 +102,7 @@ def main() -> None:
             }
         )
     n2 = rows[-1]["trials"]
+    t_one = rows[-1]["mc_seconds"]
     t_two = best_of(lambda: simulate(design, P_TOX, n2, seed=1, jobs=2), 1)
 
     exact_ms = {}
@@ -111,27 +118,47 @@ def main() -> None:
         "uniforms_per_trial": uniforms_per_trial,
         "plain_loop_trials_per_s": loop_rate,
         "monte_carlo": rows,
+        "jobs_trials": n2,
+        "jobs1_trials_per_s": n2 / t_one,
         "jobs2_trials_per_s": n2 / t_two,
         "exact_ms_deescalate": exact_ms,
     }
-    print(f"3+3, p_tox = {P_TOX}, de-escalation off; {uniforms_per_trial:.2f} uniforms per trial")
-    print(f"plain per-trial Python loop: {loop_rate:,.0f} trials/s")
+    if memory:
+        figures["peak_rss_mib"] = {str(n): peak_memory_mib(n) for n in (10**7, 10**8)}
+    return figures
+
+
+def print_figures(figures: dict) -> None:
+    """Print the figures of :func:`measure` as Markdown tables."""
+    print(
+        f"3+3, p_tox = {figures['scenario']}, de-escalation off; "
+        f"{figures['uniforms_per_trial']:.2f} uniforms per trial"
+    )
+    print(f"plain per-trial Python loop: {figures['plain_loop_trials_per_s']:,.0f} trials/s")
     print("| trials | MC trials/s (1 core) | x plain loop | x RNG floor |")
     print("| ---: | ---: | ---: | ---: |")
-    for r in rows:
+    for r in figures["monte_carlo"]:
         print(
             f"| {r['trials']:.0e} | {r['mc_trials_per_s']:,.0f} | {r['speedup_vs_plain_loop']:,.0f} "
             f"| {r['times_rng_floor']:.2f} |"
         )
-    print(f"jobs=2, {n2:.0e} trials: {n2 / t_two:,.0f} trials/s")
+    print(f"jobs=2, {figures['jobs_trials']:.0e} trials: {figures['jobs2_trials_per_s']:,.0f} trials/s")
     print("| doses | states (de-escalation) | exact, first call (ms) | exact, cached table (ms) |")
     print("| ---: | ---: | ---: | ---: |")
-    for k, e in exact_ms.items():
+    for k, e in figures["exact_ms_deescalate"].items():
         print(f"| {k} | {e['states']} | {e['cold_ms']:.2f} | {e['warm_ms']:.2f} |")
-    if args.memory:
-        figures["peak_rss_mib"] = {str(n): peak_memory_mib(n) for n in (10**7, 10**8)}
-        for n, mib in figures["peak_rss_mib"].items():
-            print(f"peak memory, {int(n):.0e} trials: {mib:,.0f} MiB")
+    for n, mib in figures.get("peak_rss_mib", {}).items():
+        print(f"peak memory, {int(n):.0e} trials: {mib:,.0f} MiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 trials instead of 10^6 and 10^7")
+    ap.add_argument("--memory", action="store_true", help="also measure peak memory of 10^7 and 10^8 trials")
+    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    args = ap.parse_args()
+    figures = measure(args.quick, args.memory)
+    print_figures(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

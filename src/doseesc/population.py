@@ -293,6 +293,9 @@ class Population:
         marginals = {
             name: parents[name].restrict(*bounds.get(name, (-math.inf, math.inf))) for name in VARIABLES[:-1]
         }
+        # _from_latent computes the coagulation score from the latent normals: valid for untruncated
+        # log-normal components, which no eligibility criterion bounds.
+        assert all(marginals[n].log and not marginals[n].truncated for n, _ in COAGULATION_COMPONENTS)
         object.__setattr__(self, "marginals", marginals)
         object.__setattr__(self, "_corr", correlation_matrix(self.correlations))
         p = np.cumsum(ACLF_COUNTS)[:-1] / sum(ACLF_COUNTS)
@@ -301,11 +304,13 @@ class Population:
         idx = [VARIABLES.index(n) for n, _ in COAGULATION_COMPONENTS]
         w = np.array([s for _, s in COAGULATION_COMPONENTS])
         object.__setattr__(self, "_score_scale", float(np.sqrt(w @ self._corr[np.ix_(idx, idx)] @ w)))
+        object.__setattr__(self, "_chol_cache", {})
 
     marginals: dict[str, Marginal] = field(init=False, repr=False)
     aclf_thresholds: np.ndarray = field(init=False, repr=False)
     _corr: np.ndarray = field(init=False, repr=False)
     _score_scale: float = field(init=False, repr=False)
+    _chol_cache: dict[tuple[str, ...], np.ndarray] = field(init=False, repr=False)
 
     def _base(self, names: Sequence[str]) -> list[str]:
         need = set()
@@ -322,20 +327,35 @@ class Population:
 
     def _from_latent(self, base: list[str], z: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
         """Covariates from independent standard normals ``z`` (one row per name in ``base``)."""
-        idx = [VARIABLES.index(n) for n in base]
-        chol = np.linalg.cholesky(self._corr[np.ix_(idx, idx)])
-        latent = np.einsum("ij,j...->i...", chol, z)
+        latent = np.einsum("ij,j...->i...", self._chol(tuple(base)), z)
         values: dict[str, np.ndarray] = {}
         for i, name in enumerate(base):
+            if name not in names:
+                continue  # only needed for the coagulation score, computed from the latent normals
             if name == "aclf_grade":
                 values[name] = np.searchsorted(self.aclf_thresholds, latent[i]).astype(float)
             else:
                 values[name] = self.marginals[name].from_normal(latent[i])
         if "coagulation_score" in names:
-            values["coagulation_score"] = self.coagulation_score(
-                values["inr"], values["fibrinogen"], values["platelets"]
-            )
+            # Its components are untruncated log-normals (no eligibility criterion bounds them, see
+            # __post_init__), so each standardized log in coagulation_score() is the component's
+            # latent normal itself: the same score without the round trip through exp and log.
+            score = 0.0
+            for name, sign in COAGULATION_COMPONENTS:
+                score = score + sign * latent[base.index(name)]
+            values["coagulation_score"] = score / self._score_scale
         return {name: values[name] for name in names}
+
+    def _chol(self, base: tuple[str, ...]) -> np.ndarray:
+        """Cholesky factor of the latent correlations of ``base``, cached: the events engine draws
+        one patient at a time."""
+        chol = self._chol_cache.get(base)
+        if chol is None:
+            idx = [VARIABLES.index(n) for n in base]
+            chol = np.linalg.cholesky(self._corr[np.ix_(idx, idx)])
+            chol.setflags(write=False)
+            self._chol_cache[base] = chol
+        return chol
 
     def draw(self, streams: TrialStreams, size: int, names: Sequence[str]) -> dict[str, np.ndarray]:
         """``size`` new patients for every running trial: ``(size, n_trials)`` arrays per name."""

@@ -202,8 +202,11 @@ class MechanismModel:
         self, dose: np.ndarray, covariates: Mapping[str, np.ndarray], params: Sequence[np.ndarray]
     ) -> np.ndarray:
         risks = self._risks(dose, covariates, params)
-        dlt = any_mechanism(list(risks.values()))
-        return np.stack(np.broadcast_arrays(dlt, *(risks[e] for e in self.events)))
+        rows = [any_mechanism(list(risks.values())), *(risks[e] for e in self.events)]
+        out = np.empty((len(rows), *np.broadcast_shapes(*(np.shape(r) for r in rows))))
+        for i, r in enumerate(rows):
+            out[i] = r
+        return out
 
     @cached_property
     def _levels(self) -> np.ndarray | None:
