@@ -117,8 +117,9 @@ def measure(quick: bool = False) -> dict:
     events_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1), n1, repeats)
     rng = random.Random(1)
     sketch_rate = best_rate(lambda n: [bare_sketch_trial(rng) for _ in range(n)], n1, repeats)
-    jobs1_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1), n2, 1)
-    jobs2_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1, jobs=2), n2, 1)
+    jobs_repeats = 1 if quick else 2
+    jobs1_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1), n2, jobs_repeats)
+    jobs2_rate = best_rate(lambda n: run_events(design, P_TOX, CONDUCT, n, seed=1, jobs=2), n2, jobs_repeats)
     result = run_events(design, P_TOX, CONDUCT, n1, seed=1)
 
     halpc_design, halpc_model = halpc_setup()

@@ -85,12 +85,12 @@ def measure(quick: bool = False, memory: bool = False) -> dict:
 
     loop_trials = 5_000 if quick else 20_000
     rnd = random.Random(0)
-    loop_time = best_of(lambda: [simulate_one(P_TOX, rnd, False, False) for _ in range(loop_trials)], 1)
+    loop_time = best_of(lambda: [simulate_one(P_TOX, rnd, False, False) for _ in range(loop_trials)], 3)
     loop_rate = loop_trials / loop_time
 
     rows = []
     for n in (10**5, 10**6) if quick else (10**6, 10**7):
-        t_mc = best_of(lambda n=n: simulate(design, P_TOX, n, seed=1), 3 if n <= 10**6 else 1)
+        t_mc = best_of(lambda n=n: simulate(design, P_TOX, n, seed=1), 3 if n <= 10**6 else 2)
         t_floor = best_of(lambda n=n: rng_floor(round(n * uniforms_per_trial)), 3)
         rows.append(
             {
@@ -103,7 +103,7 @@ def measure(quick: bool = False, memory: bool = False) -> dict:
         )
     n2 = rows[-1]["trials"]
     t_one = rows[-1]["mc_seconds"]
-    t_two = best_of(lambda: simulate(design, P_TOX, n2, seed=1, jobs=2), 1)
+    t_two = best_of(lambda: simulate(design, P_TOX, n2, seed=1, jobs=2), 2)
 
     exact_ms = {}
     for k in range(3, 11):
