@@ -24,7 +24,6 @@ bit-identical whatever the chunk size or number of worker processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +31,8 @@ import numpy as np
 
 from doseesc.designs.base import OUTCOME_RANGES, DecisionTable, Design, compile_design
 from doseesc.designs.threeplusthree import ACCELERATED, COHORT
-from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS, split_blocks
+from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS
+from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.results import OperatingCharacteristics
 from doseesc.streams import TrialStreams
 
@@ -280,16 +280,12 @@ def simulate_courses(
         raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
     table = compile_design(design)
     accelerated = table.states["phase"] == ACCELERATED
-    root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs)
+    root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
     # Designs 3 and 4 escalate patients by the accelerated step during the accelerated phase.
-    args = (table, accelerated, getattr(design, "step", 1), model, options)
-    if jobs == 1 or len(chunks) == 1:
-        tallies = [_run_chunk(*args, chunk) for chunk in chunks]
-    else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-            tallies = list(pool.map(_run_chunk, *([x] * len(chunks) for x in args), chunks))
-    tally = tallies[0]
-    for t in tallies[1:]:
+    fixed = (table, accelerated, getattr(design, "step", 1), model, options)
+    tallies = map_chunks(_run_chunk, fixed, [(c,) for c in chunks], jobs)
+    tally = next(tallies)
+    for t in tallies:
         tally += t
 
     m = np.arange(tally.total_dlt.shape[0])
@@ -305,7 +301,7 @@ def simulate_courses(
         options=design.options,
         engine="courses",
         p_tox=model.mean_probabilities(),
-        seed=int(root.entropy) if isinstance(root.entropy, int) else None,
+        seed=recorded_seed(root),
     )
     idx = {name: i for i, name in enumerate(_COUNTERS)}
     mean, se = _mean_se(tally, n_trials)

@@ -44,7 +44,6 @@ import math
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -54,6 +53,7 @@ from simpy.events import Timeout
 
 from doseesc.conduct import RISK_DAYS, Conduct
 from doseesc.designs.base import MAX_COHORT, DecisionTable, Design, compile_design
+from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics, json_ready
@@ -664,26 +664,11 @@ def run_events(
         raise ValueError(
             f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
         )
-    for name, value in (("n_trials", n_trials), ("jobs", jobs)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
     table = compile_design(design)
-    root = np.random.SeedSequence(seed)
-    n_blocks = -(-n_trials // BLOCK_TRIALS)
-    sizes = [BLOCK_TRIALS] * (n_blocks - 1) + [n_trials - BLOCK_TRIALS * (n_blocks - 1)]
-    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
-    tasks = [blocks[i : i + _CHUNK_BLOCKS] for i in range(0, n_blocks, _CHUNK_BLOCKS)]
-    firsts = [i == 0 for i in range(len(tasks))]
-
-    if jobs == 1 or len(tasks) == 1:
-        chunks = _report(
-            (_run_blocks(table, model, conduct, t, f) for t, f in zip(tasks, firsts, strict=True)), progress
-        )
-    else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-            n = len(tasks)
-            mapped = pool.map(_run_blocks, [table] * n, [model] * n, [conduct] * n, tasks, firsts)
-            chunks = _report(mapped, progress)
+    root, tasks = split_blocks(n_trials, seed, _CHUNK_BLOCKS * BLOCK_TRIALS, jobs, BLOCK_TRIALS)
+    # Only the first run of blocks keeps its first trial's event log.
+    varying = [(t, i == 0) for i, t in enumerate(tasks)]
+    chunks = _report(map_chunks(_run_blocks, (table, model, conduct), varying, jobs), progress)
 
     weights = sum(c.weights for c in chunks)
     total_dlt = np.concatenate([c.total_dlt for c in chunks]).astype(float)
@@ -712,7 +697,7 @@ def run_events(
         options=design.options,
         engine="events",
         p_tox=model.mean_probabilities(),
-        seed=int(root.entropy) if isinstance(root.entropy, int) else None,
+        seed=recorded_seed(root),
     )
     # from_sums counts every cohort at the table's size; a cohort decided before all its slots were
     # dosed ("earliest") treated fewer, so the patients per dose come from the per-trial counts.

@@ -14,12 +14,12 @@ for a seed is bit-identical whatever the chunk size or the number of worker proc
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
+from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics
@@ -139,21 +139,6 @@ def _run_chunk(
     return tally
 
 
-def split_blocks(
-    n_trials: int, seed: int | None, chunk_trials: int, jobs: int
-) -> tuple[np.random.SeedSequence, list[list[tuple[np.random.SeedSequence, int]]]]:
-    """The root seed sequence and the chunks (runs of whole blocks of (seed, trials)) of a run."""
-    for name, value in (("n_trials", n_trials), ("jobs", jobs), ("chunk_trials", chunk_trials)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    root = np.random.SeedSequence(seed)
-    n_blocks = -(-n_trials // BLOCK_TRIALS)
-    sizes = [BLOCK_TRIALS] * (n_blocks - 1) + [n_trials - BLOCK_TRIALS * (n_blocks - 1)]
-    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
-    per_chunk = max(1, -(-chunk_trials // BLOCK_TRIALS))
-    return root, [blocks[i : i + per_chunk] for i in range(0, n_blocks, per_chunk)]
-
-
 def simulate(
     design: Design,
     model: ToxicityModel | Sequence[float] | np.ndarray,
@@ -179,13 +164,8 @@ def simulate(
             f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
         )
     table = compile_design(design)
-    root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs)
-
-    if jobs == 1 or len(chunks) == 1:
-        tally = _sum(_run_chunk(table, model, chunk) for chunk in chunks)
-    else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-            tally = _sum(pool.map(_run_chunk, [table] * len(chunks), [model] * len(chunks), chunks))
+    root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
+    tally = _sum(map_chunks(_run_chunk, (table, model), [(c,) for c in chunks], jobs))
 
     m = np.arange(tally.total_dlt.shape[0])
     return OperatingCharacteristics.from_sums(
@@ -204,7 +184,7 @@ def simulate(
         options=design.options,
         engine="mc",
         p_tox=model.mean_probabilities(),
-        seed=int(root.entropy) if isinstance(root.entropy, int) else None,
+        seed=recorded_seed(root),
     )
 
 

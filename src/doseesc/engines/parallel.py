@@ -1,0 +1,53 @@
+"""How every simulation engine splits a run into seeded blocks and runs its chunks.
+
+Trials are grouped in blocks, the unit of randomness: block ``b`` draws only from child ``b`` of
+``SeedSequence(seed)``.  A chunk, the unit of memory and of work for a worker process, is a run of
+whole blocks; chunks are run in this process or in ``jobs`` worker processes and their results come
+back in chunk order, so a seed gives the same answer whatever the chunking or the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+Blocks = list[tuple[np.random.SeedSequence, int]]
+
+
+def split_blocks(
+    n_trials: int, seed: int | None, chunk_trials: int, jobs: int, block_trials: int
+) -> tuple[np.random.SeedSequence, list[Blocks]]:
+    """The root seed sequence and the chunks (runs of whole blocks of (seed, trials)) of a run."""
+    for name, value in (("n_trials", n_trials), ("jobs", jobs), ("chunk_trials", chunk_trials)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    root = np.random.SeedSequence(seed)
+    n_blocks = -(-n_trials // block_trials)
+    sizes = [block_trials] * (n_blocks - 1) + [n_trials - block_trials * (n_blocks - 1)]
+    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
+    per_chunk = max(1, -(-chunk_trials // block_trials))
+    return root, [blocks[i : i + per_chunk] for i in range(0, n_blocks, per_chunk)]
+
+
+def map_chunks(
+    fn: Callable[..., T], fixed: Sequence[Any], varying: Sequence[Sequence[Any]], jobs: int
+) -> Iterator[T]:
+    """``fn(*fixed, *v)`` for each ``v`` in ``varying``, yielded in order; in worker processes when
+    ``jobs`` > 1 and there is more than one chunk."""
+    if jobs == 1 or len(varying) <= 1:
+        for v in varying:
+            yield fn(*fixed, *v)
+        return
+    n = len(varying)
+    columns = [[x] * n for x in fixed] + [list(c) for c in zip(*varying, strict=True)]
+    with ProcessPoolExecutor(max_workers=min(jobs, n)) as pool:
+        yield from pool.map(fn, *columns)
+
+
+def recorded_seed(root: np.random.SeedSequence) -> int | None:
+    """The seed to report: the integer that reproduces the run (fresh entropy when none was given)."""
+    return int(root.entropy) if isinstance(root.entropy, int) else None
