@@ -196,6 +196,14 @@ def parse(text: str, file: str = "<scenario>", *, default_name: str = "scenario"
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(file, f"TOML syntax error: {exc}") from None
+    return parse_data(data, file, default_name=default_name, text=text)
+
+
+def parse_data(
+    data: dict, file: str = "<scenario>", *, default_name: str = "scenario", text: str = ""
+) -> Scenario:
+    """Validate already-parsed TOML ``data`` (named ``file`` in errors; ``text`` kept as the file's
+    text) into a :class:`Scenario` and build it once, as :func:`parse` does."""
     scenario = _Reader(file).scenario(data, default_name, text)
     _dry_build(scenario)
     return scenario
@@ -1007,6 +1015,7 @@ __all__ = [
     "ToxicityCurve",
     "load",
     "parse",
+    "parse_data",
     "run_scenario",
     "summary",
 ]
