@@ -271,3 +271,23 @@ def test_design_validation():
         CourseOptions(courses=0)
     with pytest.raises(ValueError, match="thresholds"):
         LatentToxicity.ladder(1.0, 3, alpha=0, sigma_patient=1, sigma_course=1, thresholds=(1, 0.5, 2))
+
+
+def test_simulation_engines_report_progress_without_changing_results():
+    seen_mc: list[int] = []
+    a = simulate(
+        ThreePlusThree(4),
+        [0.1, 0.2, 0.3, 0.4],
+        3 * 16384 + 5,
+        seed=1,
+        chunk_trials=16384,
+        progress=seen_mc.append,
+    )
+    b = simulate(ThreePlusThree(4), [0.1, 0.2, 0.3, 0.4], 3 * 16384 + 5, seed=1)
+    assert seen_mc == [16384, 2 * 16384, 3 * 16384, 3 * 16384 + 5]
+    assert a.to_dict() == b.to_dict()
+    seen_courses: list[int] = []
+    simulate_courses(
+        ThreePlusThree(6), GRADED, 20_000, seed=1, chunk_trials=16384, progress=seen_courses.append
+    )
+    assert seen_courses == [16384, 20_000]

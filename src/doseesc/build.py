@@ -526,13 +526,13 @@ def run_engine(
 ):
     """Run one engine: an :class:`~doseesc.results.OperatingCharacteristics` (exact, mc), a
     :class:`~doseesc.engines.courses.CourseResult` or an :class:`~doseesc.engines.events.EventsResult`.
-    ``progress`` receives the trials done so far where the engine reports them (events)."""
+    ``progress`` receives the trials done so far (simulation engines)."""
     from doseesc.engines import exact, run_events, simulate, simulate_courses
 
     if engine == "exact":
         return exact(design, *exact_inputs(model))
     if engine == "mc":
-        return simulate(design, model, trials, seed, jobs=jobs)
+        return simulate(design, model, trials, seed, jobs=jobs, progress=progress)
     if engine == "events":
         if conduct is None:
             raise SpecError(
@@ -540,7 +540,7 @@ def run_engine(
             )
         return run_events(design, model, conduct, trials, seed, jobs=jobs, progress=progress)
     if engine == "courses":
-        return simulate_courses(design, model, trials, seed, courses, jobs=jobs)
+        return simulate_courses(design, model, trials, seed, courses, jobs=jobs, progress=progress)
     raise SpecError(f"<run.engines> {engine!r} is not an engine; allowed: {', '.join(ENGINES)}")
 
 

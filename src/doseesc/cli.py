@@ -501,9 +501,8 @@ def _interruptible() -> Iterator[None]:
 
 def _stager(progress, prefix: str, engines: Sequence[str]):
     def stage(i: int, engine: str, trials: int | None):
-        what = engine if trials is None or engine == "events" else f"{engine}, {trials:,} trials"
         return progress.stage(
-            f"{prefix}[{i + 1}/{len(engines)}] {what}", trials if engine == "events" else None
+            f"{prefix}[{i + 1}/{len(engines)}] {engine}", None if engine == "exact" else trials
         )
 
     return stage

@@ -23,7 +23,7 @@ bit-identical whatever the chunk size or number of worker processes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +32,7 @@ import numpy as np
 from doseesc.designs.base import OUTCOME_RANGES, DecisionTable, Design, compile_design
 from doseesc.designs.threeplusthree import ACCELERATED, COHORT
 from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS
-from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
+from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
 from doseesc.results import OperatingCharacteristics
 from doseesc.streams import TrialStreams
 
@@ -268,6 +268,7 @@ def simulate_courses(
     *,
     chunk_trials: int = DEFAULT_CHUNK_TRIALS // 16,
     jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> CourseResult:
     """Simulate ``n_trials`` trials of ``design`` with patients treated over several courses.
 
@@ -283,7 +284,7 @@ def simulate_courses(
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
     # Designs 3 and 4 escalate patients by the accelerated step during the accelerated phase.
     fixed = (table, accelerated, getattr(design, "step", 1), model, options)
-    tallies = map_chunks(_run_chunk, fixed, [(c,) for c in chunks], jobs)
+    tallies = reported(map_chunks(_run_chunk, fixed, [(c,) for c in chunks], jobs), chunks, progress)
     tally = next(tallies)
     for t in tallies:
         tally += t

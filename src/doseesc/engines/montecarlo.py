@@ -13,13 +13,13 @@ for a seed is bit-identical whatever the chunk size or the number of worker proc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
-from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
+from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics
@@ -147,6 +147,7 @@ def simulate(
     *,
     chunk_trials: int = DEFAULT_CHUNK_TRIALS,
     jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> OperatingCharacteristics:
     """Estimate the operating characteristics of ``design`` from ``n_trials`` simulated trials.
 
@@ -154,6 +155,7 @@ def simulate(
     ``seed`` (an integer, or None for fresh entropy, recorded in the result) fixes the answer bit for
     bit; ``chunk_trials`` bounds the trials held in memory at once (rounded up to whole blocks of
     :data:`BLOCK_TRIALS`) and ``jobs`` is the number of worker processes: neither changes the result.
+    ``progress``, if given, is called with the number of trials finished after each chunk.
     """
     if not hasattr(model, "patient_probabilities"):
         model = DoseToxicityTable(np.asarray(model, dtype=float))
@@ -165,7 +167,9 @@ def simulate(
         )
     table = compile_design(design)
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
-    tally = _sum(map_chunks(_run_chunk, (table, model), [(c,) for c in chunks], jobs))
+    tally = _sum(
+        reported(map_chunks(_run_chunk, (table, model), [(c,) for c in chunks], jobs), chunks, progress)
+    )
 
     m = np.arange(tally.total_dlt.shape[0])
     return OperatingCharacteristics.from_sums(

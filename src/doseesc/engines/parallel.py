@@ -8,7 +8,7 @@ back in chunk order, so a seed gives the same answer whatever the chunking or th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -46,6 +46,18 @@ def map_chunks(
     columns = [[x] * n for x in fixed] + [list(c) for c in zip(*varying, strict=True)]
     with ProcessPoolExecutor(max_workers=min(jobs, n)) as pool:
         yield from pool.map(fn, *columns)
+
+
+def reported(
+    results: Iterable[T], chunks: Sequence[Blocks], progress: Callable[[int], None] | None
+) -> Iterator[T]:
+    """``results`` (one per chunk, in order), calling ``progress`` with the trials done after each."""
+    done = 0
+    for result, chunk in zip(results, chunks, strict=True):
+        done += sum(count for _, count in chunk)
+        if progress is not None:
+            progress(done)
+        yield result
 
 
 def recorded_seed(root: np.random.SeedSequence) -> int | None:
