@@ -18,13 +18,11 @@ core, within 4x of the sketch; scaling with worker processes.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import time
-from pathlib import Path
 
 import simpy
+from _cli import bench_main
 
 from doseesc.conduct import DAYS_PER_MONTH, Conduct
 from doseesc.designs import ThreePlusThree
@@ -169,14 +167,7 @@ def print_figures(figures: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer trials (about 10 s in all)")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
-    args = ap.parse_args()
-    figures = measure(args.quick)
-    print_figures(figures)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    bench_main(__doc__, measure, print_figures, "fewer trials (about 10 s in all)")
 
 
 if __name__ == "__main__":

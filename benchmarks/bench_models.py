@@ -20,11 +20,8 @@ figures show what heterogeneity and courses cost relative to the 3+3 table model
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
+from _cli import bench_main
 from bench_events import best_rate as rate  # the same best-of-n rate
 
 from doseesc.designs import ThreePlusThree
@@ -131,14 +128,7 @@ def print_figures(f: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="10x fewer trials")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
-    args = ap.parse_args()
-    figures = measure(args.quick)
-    print_figures(figures)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    bench_main(__doc__, measure, print_figures, "10x fewer trials")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ Targets (issue 2): >= 5 million trials/s per core, within 8x of the floor; exact
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import subprocess
 import sys
@@ -22,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cli import bench_main
 
 from doseesc.designs import ThreePlusThree, compile_design
 from doseesc.engines import exact, simulate
@@ -152,15 +151,7 @@ def print_figures(figures: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 trials instead of 10^6 and 10^7")
-    ap.add_argument("--memory", action="store_true", help="also measure peak memory of 10^7 and 10^8 trials")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
-    args = ap.parse_args()
-    figures = measure(args.quick, args.memory)
-    print_figures(figures)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    bench_main(__doc__, measure, print_figures, "10^5 and 10^6 trials instead of 10^6 and 10^7", memory=True)
 
 
 if __name__ == "__main__":
