@@ -31,8 +31,8 @@ import numpy as np
 
 from doseesc.designs.base import OUTCOME_RANGES, DecisionTable, Design, compile_design
 from doseesc.designs.threeplusthree import ACCELERATED, COHORT
-from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS
-from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
+from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS, tally_result
+from doseesc.engines.parallel import map_chunks, reported, split_blocks
 from doseesc.results import OperatingCharacteristics
 from doseesc.streams import TrialStreams
 
@@ -289,21 +289,7 @@ def simulate_courses(
     for t in tallies:
         tally += t
 
-    m = np.arange(tally.total_dlt.shape[0])
-    oc = OperatingCharacteristics.from_sums(
-        table=table,
-        weights=tally.weights,
-        selected=tally.selected,
-        total_n=tally.total_n,
-        total_dlt=float(tally.total_dlt @ m),
-        total_dlt_sq=float(tally.total_dlt @ m**2),
-        n_trials=n_trials,
-        design=design.name,
-        options=design.options,
-        engine="courses",
-        p_tox=model.mean_probabilities(),
-        seed=recorded_seed(root),
-    )
+    oc = tally_result(tally, table, design, model, n_trials, root, "courses")
     idx = {name: i for i, name in enumerate(_COUNTERS)}
     mean, se = _mean_se(tally, n_trials)
     ratio = {name: _ratio(tally, n_trials, idx[name], idx["patients"]) for name in _COUNTERS}

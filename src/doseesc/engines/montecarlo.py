@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -171,6 +172,25 @@ def simulate(
         reported(map_chunks(_run_chunk, (table, model), [(c,) for c in chunks], jobs), chunks, progress)
     )
 
+    events = {
+        name: (tally.events[e], tally.events_sq[e], float(tally.total_events_sq[e]))
+        for e, name in enumerate(model.events)
+    }
+    return tally_result(tally, table, design, model, n_trials, root, "mc", events)
+
+
+def tally_result(
+    tally: Any,
+    table: DecisionTable,
+    design: Design,
+    model: ToxicityModel,
+    n_trials: int,
+    root: np.random.SeedSequence,
+    engine: str,
+    events: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
+) -> OperatingCharacteristics:
+    """Operating characteristics from a run's summed integer tallies (``weights``, ``selected``,
+    ``total_n`` and the histogram ``total_dlt``), as the Monte Carlo and course engines keep them."""
     m = np.arange(tally.total_dlt.shape[0])
     return OperatingCharacteristics.from_sums(
         table=table,
@@ -179,14 +199,11 @@ def simulate(
         total_n=tally.total_n,
         total_dlt=float(tally.total_dlt @ m),
         total_dlt_sq=float(tally.total_dlt @ m**2),
-        events={
-            name: (tally.events[e], tally.events_sq[e], float(tally.total_events_sq[e]))
-            for e, name in enumerate(model.events)
-        },
+        events=events,
         n_trials=n_trials,
         design=design.name,
         options=design.options,
-        engine="mc",
+        engine=engine,
         p_tox=model.mean_probabilities(),
         seed=recorded_seed(root),
     )
