@@ -37,16 +37,17 @@ def test_switch_dose_closed_form_exact_and_monte_carlo(step):
     design = AcceleratedTitration(6, step=step)
     expected = switch_closed_form(P6, step)
     oc = exact(design, P6, NO_G2)
-    np.testing.assert_allclose(oc.p_switch, expected, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(oc.extras["p_switch"], expected, rtol=0, atol=1e-15)
     path = [*range(0, 5, step), 5]
     mean_patients = sum(expected[d] * (i + 1) for i, d in enumerate(path))
-    assert oc.mean_accelerated == pytest.approx(mean_patients, abs=1e-13)
+    assert oc.extras["mean_accelerated_patients"] == pytest.approx(mean_patients, abs=1e-13)
 
     mc = simulate(design, DoseToxicityTable(P6, NO_G2), 200_000, seed=11)
     se = np.sqrt(expected * (1 - expected) / mc.n_trials)
     # 4 standard errors of a binomial proportion; exact equality where the SE is zero.
-    assert np.all(np.abs(mc.p_switch - expected) <= 4 * se)
-    assert abs(mc.mean_accelerated - mean_patients) <= 4 * oc.sd_accelerated / np.sqrt(mc.n_trials)
+    assert np.all(np.abs(np.asarray(mc.extras["p_switch"]) - expected) <= 4 * se)
+    sd = oc.extras["sd_accelerated_patients"]
+    assert abs(mc.extras["mean_accelerated_patients"] - mean_patients) <= 4 * sd / np.sqrt(mc.n_trials)
 
 
 def test_second_grade2_trigger_is_negative_binomial():
@@ -58,7 +59,7 @@ def test_second_grade2_trigger_is_negative_binomial():
     oc = exact(design, np.zeros(k), np.full(k, q))
     expected = np.array([(j - 1) * q**2 * (1 - q) ** (j - 2) for j in range(1, k)] + [0.0])
     expected[-1] = 1 - expected.sum()
-    np.testing.assert_allclose(oc.p_switch, expected, atol=1e-15)
+    np.testing.assert_allclose(oc.extras["p_switch"], expected, atol=1e-15)
 
 
 def test_trigger_certain_at_the_first_dose_is_the_3_plus_3():
@@ -74,13 +75,13 @@ def test_trigger_certain_at_the_first_dose_is_the_3_plus_3():
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-14, err_msg=name)
         assert a.p_none == pytest.approx(b.p_none, abs=1e-14)
         np.testing.assert_allclose(a.total_n_pmf, b.total_n_pmf, atol=1e-14)
-        np.testing.assert_allclose(a.p_switch, [1, 0, 0, 0], atol=1e-15)
+        np.testing.assert_allclose(a.extras["p_switch"], [1, 0, 0, 0], atol=1e-15)
 
 
 def walk(design) -> list[tuple[int, list[int], list[int]]]:
     """Every trial path of the tabulated rule as (selected, n per dose, first-course DLTs per dose)."""
     table = compile_design(design)
-    accelerated = table.states["phase"] == 0
+    accelerated = design.initial_phase(table.states)
     out = []
 
     def go(state, n, y):

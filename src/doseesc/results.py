@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from doseesc import __version__
-from doseesc.designs.base import DecisionTable
+from doseesc.designs.base import DecisionTable, Design
+from doseesc.metrics import PatientSplit, Target, metrics
+from doseesc.stats import sd_from_sums as _sd
 
 
 def dose_sums(table: DecisionTable, weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -29,44 +31,6 @@ def dose_sums(table: DecisionTable, weights: np.ndarray) -> dict[str, np.ndarray
         "y2": (weights * (y_after**2 - table.y_before[:, None] ** 2)).sum(axis=1),
     }
     return {key: np.bincount(table.dose, weights=v, minlength=table.n_doses) for key, v in per_state.items()}
-
-
-def accelerated_sums(table: DecisionTable, weights: np.ndarray) -> tuple[np.ndarray, float, float] | None:
-    """For designs with an accelerated phase: the weight of trials whose phase ended at each dose,
-    and the weighted sum and sum of squares of the patients it treated (None for other designs).
-
-    The accelerated phase follows a fixed path of doses, so the patients it treated are known from
-    the state where it ends: one per accelerated state along the path.
-    """
-    accelerated = table.states["phase"] == 0
-    if not accelerated.any():
-        return None
-    patients = np.zeros(table.n_live)
-    patients[0] = 1
-    nxt = table.next
-    for s in np.flatnonzero(accelerated):  # ids are breadth-first: a state's predecessors come first
-        onward = nxt[s][(nxt[s] >= 0) & (nxt[s] < table.n_live)]
-        patients[onward[accelerated[onward]]] = patients[s] + 1
-    live_next = (nxt >= 0) & (nxt < table.n_live)
-    stays = live_next & accelerated[np.where(live_next, nxt, 0)]
-    ends = accelerated[:, None] & (nxt >= 0) & ~stays
-    w = np.where(ends, weights, 0).sum(axis=1)
-    return (
-        np.bincount(table.dose, weights=w, minlength=table.n_doses),
-        float(w @ patients),
-        float(w @ patients**2),
-    )
-
-
-def _sd(total: np.ndarray | float, total_sq: np.ndarray | float, n_trials: int | None) -> np.ndarray:
-    """Standard deviation from a sum and a sum of squares over ``n_trials`` simulated trials, or,
-    with ``n_trials=None``, from exact first and second moments.  One trial has no sample SD (NaN)."""
-    if n_trials is None:
-        var = np.asarray(total_sq) - np.asarray(total) ** 2
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = (np.asarray(total_sq) - np.asarray(total) ** 2 / n_trials) / (n_trials - 1)
-    return np.sqrt(np.maximum(var, 0.0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,45 +72,52 @@ class OperatingCharacteristics:
     seed: int | None = None
     events: dict[str, EventCounts] = field(default_factory=dict)
     """Named kinds of DLT (e.g. severe bleeding) counted per dose and in total."""
-    p_switch: np.ndarray | None = None
-    """Accelerated titration: P(the accelerated phase ended at dose d)."""
-    mean_accelerated: float | None = None
-    """Accelerated titration: mean patients treated in the accelerated phase."""
-    sd_accelerated: float | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Figures particular to the design (its ``summaries``: e.g. accelerated titration's
+    ``p_switch`` and ``mean_accelerated_patients``), JSON-ready, keyed as in :meth:`to_dict`."""
+    metrics: dict[str, Any] | None = None
+    """The metrics against a target (:mod:`doseesc.metrics`), when a target was given."""
+    records: Any = None
+    """Per-trial records (a pandas DataFrame), when the engine was asked for them."""
 
     @classmethod
     def from_sums(
         cls,
         *,
+        design: Design,
         table: DecisionTable,
         weights: np.ndarray,
         selected: np.ndarray,
         total_n: np.ndarray,
         total_dlt: float,
         total_dlt_sq: float,
+        total_dlt_counts: np.ndarray,
         n_trials: int | None,
+        p_tox: np.ndarray,
         events: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
+        target: Target | None = None,
+        split: PatientSplit | None = None,
         **meta: Any,
     ) -> OperatingCharacteristics:
         """Build the result from sums over ``n_trials`` simulated trials, or from expectations
         (probability weights) when ``n_trials`` is None.
 
         ``selected[k + 1]`` is the weight of trials selecting dose ``k`` (index 0: none);
-        ``total_n[m]`` that of trials with ``m`` patients in all; ``events[name]`` holds, per dose,
-        the sum of a kind of DLT and of its per-trial squares, then the sum of squared trial totals.
+        ``total_n[m]`` that of trials with ``m`` patients in all; ``total_dlt`` and
+        ``total_dlt_sq`` are the sums of the trials' DLT totals and of their squares, and
+        ``total_dlt_counts[k]`` the weight of trials with ``k`` DLTs in all (the last entry may
+        stand for "that many or more"); ``events[name]`` holds, per dose, the sum of a kind of DLT and of its
+        per-trial squares, then the sum of squared trial totals.  With a ``target``, the metrics of
+        :mod:`doseesc.metrics` are added (``split`` gives the shares' standard errors).
         """
         sums = dose_sums(table, weights)
         m = np.arange(total_n.shape[0])
         scale = 1 if n_trials is None else n_trials
-        accelerated = accelerated_sums(table, weights)
-        if accelerated is not None:
-            switch, acc, acc_sq = accelerated
-            meta |= {
-                "p_switch": switch / scale,
-                "mean_accelerated": acc / scale,
-                "sd_accelerated": float(_sd(acc, acc_sq, n_trials)),
-            }
-        return cls(
+        summaries = getattr(design, "summaries", None)
+        result = cls(
+            design=design.name,
+            options=design.options,
+            p_tox=p_tox,
             p_select=selected[1:] / scale,
             p_none=float(selected[0] / scale),
             mean_n=sums["n"] / scale,
@@ -168,8 +139,29 @@ class OperatingCharacteristics:
                 )
                 for name, (ev, ev_sq, tot_sq) in (events or {}).items()
             },
+            extras=summaries(table, weights, n_trials) if summaries else {},
             **meta,
         )
+        if target is None:
+            return result
+        return result.with_metrics(target, total_dlt_counts / scale, split)
+
+    def with_metrics(
+        self, target: Target, total_dlt_pmf: np.ndarray, split: PatientSplit | None = None
+    ) -> OperatingCharacteristics:
+        """This result with the metrics against ``target`` (:mod:`doseesc.metrics`);
+        ``total_dlt_pmf[k]`` is P(k DLTs in all), the last entry possibly "that many or more"."""
+        found = metrics(
+            target,
+            self.p_tox,
+            p_select=self.p_select,
+            p_none=self.p_none,
+            mean_n=self.mean_n,
+            total_dlt_pmf=total_dlt_pmf,
+            n_trials=self.n_trials,
+            split=split,
+        )
+        return replace(self, metrics=found)
 
     def _se(self, sd: np.ndarray | float) -> np.ndarray | float | None:
         if self.n_trials is None:
@@ -224,17 +216,7 @@ class OperatingCharacteristics:
             "total_n_distribution": {str(m): float(q) for m, q in enumerate(self.total_n_pmf) if q > 0},
             "version": __version__,
         }
-        if self.p_switch is not None:
-            out |= {
-                "p_switch": self.p_switch.tolist(),
-                "mean_accelerated_patients": self.mean_accelerated,
-                "sd_accelerated_patients": self.sd_accelerated,
-            }
-            if self.n_trials is not None:
-                out |= {
-                    "se_p_switch": np.sqrt(self.p_switch * (1 - self.p_switch) / self.n_trials).tolist(),
-                    "se_mean_accelerated_patients": self._se(self.sd_accelerated),
-                }
+        out |= self.extras
         if self.events:
             out["events"] = {
                 name: {
@@ -261,6 +243,8 @@ class OperatingCharacteristics:
                 "se_mean_total_n": self.se_mean_total_n,
                 "se_mean_total_dlt": self.se_mean_total_dlt,
             }
+        if self.metrics is not None:
+            out |= self.metrics
         return json_ready(out)
 
 

@@ -1,22 +1,53 @@
-"""What every design provides, and its compilation into a transition table.
+"""The design contract, and its compilation into a transition table.
 
 A design is a decision rule on array state (a ``dict`` of integer arrays with a leading trial
-axis).  It answers, for every trial at once, the dose and size of the next cohort
-(:meth:`Design.cohort`) and the state after that cohort showed a number of DLTs
-(:meth:`Design.update`); the field ``selected`` is :data:`RUNNING` while the trial goes on, then the
-index of the dose declared the MTD, or -1 for none.
+axis).  The shared core (this module, :mod:`doseesc.results` and the engines) knows only what every
+design has, and asks a design for nothing else:
+
+``n_doses``
+    Dose levels, indices ``0 .. n_doses-1`` in increasing dose.
+``fields``
+    Names of the state fields the rule reads.  ``n`` and ``y``, the patients and DLTs so far at the
+    dose of the next cohort, must be among them (the engines count patients and DLTs per dose from
+    them); any other field is the design's own business.
+``outcomes``
+    What the rule reads of a cohort, among :func:`outcome_ranges`' names: ``dlt`` first, then for
+    example ``g2`` (grade-2 toxicities) for a design whose rule counts them.
+``max_cohort``
+    The largest cohort the rule ever asks for (1 to :data:`MAX_COHORT`).
+``name``, ``options``
+    A label and the parameters that distinguish the design (JSON-ready), for results.
+``start()``
+    The state before the first cohort (one trial).
+``cohort(state)``
+    Dose index and size of the next cohort of every trial.
+``update(state, outcome)``
+    The state after that cohort showed ``outcome`` (a dict of arrays, one per name in
+    ``outcomes``).  The field ``selected`` is :data:`RUNNING` while the trial goes on, then the
+    index of the dose declared the MTD, or -1 for none.
+
+Optional, with defaults in :class:`~doseesc.designs.common.CommonDesign`:
+
+``select(state)``
+    The dose the design names if the trial ends now (used when ``max_n`` ends it).
+``start_dose``, ``max_n``, ``stop_n_at_dose``
+    The limits every design accepts (see :func:`with_limits`, which applies the last two).
+``summaries(table, weights, n_trials)``
+    Extra, design-specific figures (a JSON-ready dict) added to every result: for example the
+    accelerated titration designs' switch dose and accelerated-phase patients.
 
 Every engine consults the same rule.  :func:`compile_design` runs it once on every reachable state
 (equal states merged) and tabulates the answers: the exact engine walks that table with
-probabilities, and the Monte Carlo engine advances millions of trials with one table look-up per
-cohort instead of re-evaluating the rule's arithmetic.
+probabilities, the Monte Carlo engine advances millions of trials with one table look-up per
+cohort, and the events engine consults it as outcomes arrive in calendar time.  A minimal design
+written on this contract is in ``docs/designs.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,12 +57,20 @@ RUNNING = -2
 """Value of ``state["selected"]`` while a trial is still running."""
 
 MAX_STATES = 1_000_000
-MAX_COHORT = 3
+MAX_COHORT = 12
+"""The largest cohort any design may ask for (the outcome codes grow with it)."""
 
-OUTCOME_RANGES = {"dlt": MAX_COHORT + 1, "g2": MAX_COHORT + 1, "late_dlt": 2, "late_g2": 3}
-"""Values each cohort outcome can take: first-course DLTs and grade-2 toxicities (only grade 2) in
-the cohort's patients, then whether earlier patients had a DLT in a later course meanwhile (0/1)
-and how many had a grade-2 toxicity (0, 1, 2 or more)."""
+
+def outcome_ranges(max_cohort: int) -> dict[str, int]:
+    """Values each cohort outcome can take for cohorts of at most ``max_cohort`` patients:
+    first-course DLTs and grade-2 toxicities (only grade 2) in the cohort's patients, then whether
+    earlier patients had a DLT in a later course meanwhile (0/1) and how many had a grade-2
+    toxicity (0, 1, 2 or more)."""
+    return {"dlt": max_cohort + 1, "g2": max_cohort + 1, "late_dlt": 2, "late_g2": 3}
+
+
+OUTCOMES = tuple(outcome_ranges(1))
+"""Every cohort outcome a design may read."""
 _NO_OUTCOME = np.iinfo(np.int64).min
 
 
@@ -40,16 +79,14 @@ class Design(Protocol):
 
     n_doses: int
     fields: tuple[str, ...]
-    """Names of the state fields the rule reads; ``n`` and ``y`` (patients and DLTs so far at the
-    dose of the next cohort) must be among them."""
     outcomes: tuple[str, ...]
-    """What the rule reads of a cohort, among :data:`OUTCOME_RANGES`; ``dlt`` first."""
+    max_cohort: int
 
     @property
     def name(self) -> str: ...
 
     @property
-    def options(self) -> dict[str, bool]: ...
+    def options(self) -> dict[str, Any]: ...
 
     def start(self) -> State: ...
 
@@ -69,6 +106,8 @@ class DecisionTable:
 
     n_doses: int
     outcomes: tuple[str, ...]
+    max_cohort: int
+    """The largest cohort the design may ask for: cohort outcomes are coded up to it."""
     dose: np.ndarray
     """(n_live,) dose index of the next cohort."""
     size: np.ndarray
@@ -80,7 +119,7 @@ class DecisionTable:
     next: np.ndarray
     """(n_live, n_codes) id after the cohort showed an outcome (-1 where impossible)."""
     states: dict[str, np.ndarray]
-    """The design's state fields of every live state (e.g. ``states["phase"]``)."""
+    """The design's state fields of every live state (read only by the design itself)."""
 
     @property
     def n_live(self) -> int:
@@ -92,13 +131,14 @@ class DecisionTable:
 
     @property
     def outcome_shape(self) -> tuple[int, ...]:
-        return tuple(OUTCOME_RANGES[name] for name in self.outcomes)
+        ranges = outcome_ranges(self.max_cohort)
+        return tuple(ranges[name] for name in self.outcomes)
 
     def code(self, **values: int | np.ndarray) -> int | np.ndarray:
         """Outcome code of named values (``dlt=``, ``g2=``, ...; absent ones are 0)."""
-        unknown = set(values) - set(OUTCOME_RANGES)
+        unknown = set(values) - set(OUTCOMES)
         if unknown:
-            raise ValueError(f"unknown cohort outcome {sorted(unknown)}; allowed: {list(OUTCOME_RANGES)}")
+            raise ValueError(f"unknown cohort outcome {sorted(unknown)}; allowed: {list(OUTCOMES)}")
         read = [values.get(name, 0) for name in self.outcomes]
         return np.ravel_multi_index(tuple(np.asarray(v) for v in read), self.outcome_shape)
 
@@ -133,24 +173,92 @@ class DecisionTable:
 
 
 def _possible_outcomes(
-    outcomes: tuple[str, ...], size: np.ndarray
+    outcomes: tuple[str, ...], size: np.ndarray, max_cohort: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Every outcome a cohort of each size can show: (owner row, outcome values) pairs."""
-    shape = tuple(OUTCOME_RANGES[name] for name in outcomes)
+    ranges = outcome_ranges(max_cohort)
+    shape = tuple(ranges[name] for name in outcomes)
     grid = dict(zip(outcomes, np.indices(shape).reshape(len(outcomes), -1), strict=True))
     patients = grid["dlt"] + grid.get("g2", 0)
     owner, code = np.nonzero(patients[None, :] <= size[:, None])
     return owner, {name: v[code] for name, v in grid.items()} | {"code": code}
 
 
+@dataclass(frozen=True, eq=False)
+class _Limited:
+    """``design`` with the limits every design accepts applied on top of its own rule:
+
+    ``max_n``
+        The trial ends before a cohort that would take the number of patients past ``max_n``;
+        the design names the dose it would select at that point (``design.select``).  The state
+        gains the field ``total`` (patients so far).
+    ``stop_n_at_dose``
+        The trial ends before a cohort whose dose already holds at least that many patients, and
+        that dose is selected (the usual "stop when n at the recommended dose reaches N").
+    """
+
+    design: Any
+    max_n: int | None
+    stop_n_at_dose: int | None
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "design":  # not set yet (e.g. while unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.design, name)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (*self.design.fields, "total") if self.max_n is not None else self.design.fields
+
+    def start(self) -> State:
+        state = self.design.start()
+        return state | {"total": np.zeros_like(state["n"])} if self.max_n is not None else state
+
+    def update(self, state: State, outcome: dict[str, np.ndarray]) -> State:
+        _, size = self.design.cohort(state)
+        after = self.design.update(state, outcome)
+        running = after["selected"] == RUNNING
+        dose, next_size = self.design.cohort(after)
+        selected = after["selected"]
+        if self.stop_n_at_dose is not None:
+            full = running & (after["n"] >= self.stop_n_at_dose)
+            selected = np.where(full, dose, selected)
+            running &= ~full
+        if self.max_n is not None:
+            total = state["total"] + size
+            after = after | {"total": total}
+            selected = np.where(
+                running & (total + next_size > self.max_n), self.design.select(after), selected
+            )
+        return after | {"selected": selected}
+
+
+def with_limits(design: Design) -> Design:
+    """``design`` with its ``max_n`` and ``stop_n_at_dose`` applied (itself when it has neither)."""
+    max_n, stop_n = getattr(design, "max_n", None), getattr(design, "stop_n_at_dose", None)
+    return design if max_n is None and stop_n is None else _Limited(design, max_n, stop_n)
+
+
 @lru_cache(maxsize=64)
 def compile_design(design: Design) -> DecisionTable:
-    """Tabulate ``design``'s rule over every state reachable from its start."""
+    """Tabulate ``design``'s rule, with its limits (:func:`with_limits`), over every state reachable
+    from its start."""
+    max_cohort = design.max_cohort
+    if not 1 <= max_cohort <= MAX_COHORT:
+        raise ValueError(f"{design.name}: max_cohort must be between 1 and {MAX_COHORT}, got {max_cohort}")
+    unknown = set(design.outcomes) - set(OUTCOMES)
+    if design.outcomes[:1] != ("dlt",) or unknown:
+        raise ValueError(f"{design.name}: outcomes must start with 'dlt' and be among {list(OUTCOMES)}")
+    missing = {"n", "y"} - set(design.fields)
+    if missing:
+        raise ValueError(f"{design.name}: the state fields must include {sorted(missing)}")
+    design = with_limits(design)
     fields = design.fields
     ids: dict[bytes, int] = {}
     rows: list[np.ndarray] = []
     next_rows: list[np.ndarray] = []
-    n_codes = int(np.prod([OUTCOME_RANGES[name] for name in design.outcomes]))
+    ranges = outcome_ranges(max_cohort)
+    n_codes = int(np.prod([ranges[name] for name in design.outcomes]))
 
     start = design.start()
     frontier = np.stack([start[f] for f in fields], axis=1)
@@ -159,9 +267,12 @@ def compile_design(design: Design) -> DecisionTable:
     while frontier.shape[0]:
         state = {f: frontier[:, i] for i, f in enumerate(fields)}
         _, size = design.cohort(state)
-        if size.max() > MAX_COHORT:
-            raise ValueError(f"{design.name}: cohorts of more than {MAX_COHORT} patients are not supported")
-        owner, outcome = _possible_outcomes(design.outcomes, size)
+        if size.min() < 1 or size.max() > max_cohort:
+            raise ValueError(
+                f"{design.name}: asked for a cohort of {int(size.min())}-{int(size.max())} patients; "
+                f"allowed: 1 to max_cohort = {max_cohort}"
+            )
+        owner, outcome = _possible_outcomes(design.outcomes, size, max_cohort)
         code = outcome.pop("code")
         after = design.update({f: v[owner] for f, v in state.items()}, outcome)
 
@@ -199,6 +310,7 @@ def compile_design(design: Design) -> DecisionTable:
     return DecisionTable(
         n_doses=design.n_doses,
         outcomes=tuple(design.outcomes),
+        max_cohort=max_cohort,
         dose=dose.astype(np.intp),
         size=size.astype(np.intp),
         n_before=state["n"].astype(np.int64),

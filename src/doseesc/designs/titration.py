@@ -17,23 +17,27 @@ are named options:
   3+3 (intrapatient escalation and later courses are simulated by the course engine,
   :mod:`doseesc.engines.courses`).
 
-The NCT05727722 hybrid (registry record, ``shared/seeds/004``): four dose levels, one
-administration, single-patient cohorts with one-level steps until the first DLT or the second grade-2
-event, then the 3+3 with MTD = highest dose with <= 1 DLT in >= 6 patients.
+The NCT05727722 hybrid (ClinicalTrials.gov registry record NCT05727722; see ``docs/sources.md``):
+four dose levels, one administration, single-patient cohorts with one-level steps until the first
+DLT or the second grade-2 event, then the 3+3 with MTD = highest dose with <= 1 DLT in >= 6
+patients.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from doseesc.designs.base import RUNNING, State
-from doseesc.designs.threeplusthree import ACCELERATED, ESCALATING, FIELDS, ThreePlusThree
+from doseesc.designs.aplusb import ACCELERATED, ESCALATING, FIELDS, APlusB
+from doseesc.designs.base import RUNNING, DecisionTable, State
+from doseesc.designs.common import CommonDesign, check_int
+from doseesc.stats import sd_from_sums
 
 
 @dataclass(frozen=True)
-class AcceleratedTitration:
+class AcceleratedTitration(CommonDesign):
     """An accelerated titration design over ``n_doses`` ladder levels (see the module docstring).
 
     ``step``: ladder levels per escalation in the accelerated phase; ``any_course``: later-course
@@ -41,7 +45,6 @@ class AcceleratedTitration:
     variants of the standard phase.
     """
 
-    n_doses: int
     step: int = 1
     any_course: bool = False
     grade2_trigger: int = 2
@@ -52,17 +55,15 @@ class AcceleratedTitration:
     fields = FIELDS
 
     def __post_init__(self) -> None:
-        ThreePlusThree(self.n_doses)  # validates n_doses
-        if not 1 <= self.step < max(self.n_doses, 2):
-            raise ValueError(f"step must be between 1 and n_doses - 1, got {self.step}")
-        if not 1 <= self.grade2_trigger <= 2:
-            raise ValueError(f"grade2_trigger must be 1 or 2, got {self.grade2_trigger}")
+        super().__post_init__()
+        check_int("step", self.step, 1, max(self.n_doses - 1, 1), " (ladder levels; at most n_doses - 1)")
+        check_int("grade2_trigger", self.grade2_trigger, 1, 2)
 
     @classmethod
     def simon(cls, design: int, n_doses: int, *, deescalate: bool = False, expand_top: bool = False):
         """Simon et al.'s design 2, 3 or 4 on a ladder of 40% steps (design 1 is the plain 3+3)."""
         if design == 1:
-            return ThreePlusThree(n_doses, deescalate=deescalate, expand_top=expand_top)
+            return APlusB(n_doses, deescalate=deescalate, expand_top=expand_top)
         if design not in (2, 3, 4):
             raise ValueError(f"design must be 1, 2, 3 or 4, got {design}")
         return cls(
@@ -88,8 +89,9 @@ class AcceleratedTitration:
         return ("dlt", "g2", "late_dlt", "late_g2") if self.any_course else ("dlt", "g2")
 
     @property
-    def standard_phase(self) -> ThreePlusThree:
-        return ThreePlusThree(self.n_doses, deescalate=self.deescalate, expand_top=self.expand_top)
+    def standard_phase(self) -> APlusB:
+        """The 3+3 that takes over at the trigger (its own start dose is irrelevant here)."""
+        return APlusB(self.n_doses, deescalate=self.deescalate, expand_top=self.expand_top)
 
     @property
     def options(self) -> dict[str, object]:
@@ -99,13 +101,58 @@ class AcceleratedTitration:
             "grade2_trigger": self.grade2_trigger,
             "deescalate": self.deescalate,
             "expand_top": self.expand_top,
-        }
+        } | self.common_options()
 
     def start(self) -> State:
         return {f: np.zeros(1, dtype=np.int64) for f in FIELDS} | {
             "phase": np.full(1, ACCELERATED),
+            "dose": np.full(1, self.start_dose),
             "selected": np.full(1, RUNNING),
         }
+
+    def initial_phase(self, states: State) -> np.ndarray:
+        """Which states are in the accelerated phase (read by the course engine: patients there
+        escalate by ``step`` levels between courses, and are counted as accelerated-phase patients)."""
+        return states["phase"] == ACCELERATED
+
+    def course_stride(self, states: State) -> np.ndarray:
+        """Ladder levels of an intrapatient escalation between courses, per state."""
+        return np.where(self.initial_phase(states), self.step, 1)
+
+    def summaries(self, table: DecisionTable, weights: np.ndarray, n_trials: int | None) -> dict[str, Any]:
+        """Where the accelerated phase ended and how many patients it treated (``p_switch``,
+        ``mean_accelerated_patients``, ``sd_accelerated_patients``, and ``se_`` twins when
+        simulated), from the cohort weights of the table's states.
+
+        The accelerated phase follows a fixed path of doses, so the patients it treated are known
+        from the state where it ends: one per accelerated state along the path.
+        """
+        accelerated = self.initial_phase(table.states)
+        patients = np.zeros(table.n_live)
+        patients[0] = 1
+        nxt = table.next
+        for s in np.flatnonzero(accelerated):  # ids are breadth-first: a state's predecessors come first
+            onward = nxt[s][(nxt[s] >= 0) & (nxt[s] < table.n_live)]
+            patients[onward[accelerated[onward]]] = patients[s] + 1
+        live_next = (nxt >= 0) & (nxt < table.n_live)
+        stays = live_next & accelerated[np.where(live_next, nxt, 0)]
+        ends = accelerated[:, None] & (nxt >= 0) & ~stays
+        w = np.where(ends, weights, 0).sum(axis=1)
+        scale = 1 if n_trials is None else n_trials
+        switch = np.bincount(table.dose, weights=w, minlength=table.n_doses) / scale
+        mean = float(w @ patients) / scale
+        sd = float(sd_from_sums(float(w @ patients), float(w @ patients**2), n_trials))
+        out: dict[str, Any] = {
+            "p_switch": switch.tolist(),
+            "mean_accelerated_patients": mean,
+            "sd_accelerated_patients": sd,
+        }
+        if n_trials is not None:
+            out |= {
+                "se_p_switch": np.sqrt(switch * (1 - switch) / n_trials).tolist(),
+                "se_mean_accelerated_patients": sd / np.sqrt(n_trials),
+            }
+        return out
 
     def cohort(self, state: State) -> tuple[np.ndarray, np.ndarray]:
         """One patient in the accelerated phase; the 3+3's cohorts (with top-ups) after it."""
@@ -132,6 +179,7 @@ class AcceleratedTitration:
             "n": np.where(switch, 1, np.where(climb, 0, standard["n"])),
             "y": np.where(switch, outcome["dlt"], np.where(climb, 0, standard["y"])),
             "threes": np.where(accelerated, 0, standard["threes"]),
+            "run_y": np.where(accelerated, 0, standard["run_y"]),
             "switch": np.where(switch, d, state["switch"]),
             "accel": np.where(climb, state["accel"] | (1 << d), state["accel"]),
             "g2": np.where(climb, np.minimum(g2, self.grade2_trigger), state["g2"]),

@@ -29,10 +29,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from doseesc.designs.base import OUTCOME_RANGES, DecisionTable, Design, compile_design
-from doseesc.designs.threeplusthree import ACCELERATED, COHORT
+from doseesc.designs.base import DecisionTable, Design, compile_design, outcome_ranges
 from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS, tally_result
 from doseesc.engines.parallel import map_chunks, reported, split_blocks
+from doseesc.metrics import PatientSplit, Target
 from doseesc.results import OperatingCharacteristics
 from doseesc.streams import TrialStreams
 
@@ -60,7 +60,19 @@ class CourseOptions:
 
 
 # Per-trial counters kept while a trial runs and summed (with squares) when it ends.
-_COUNTERS = ("patients", "courses", "accelerated", "low_dose", "worst_0_1", "worst_2", "worst_3", "worst_4")
+_COUNTERS = (
+    "patients",
+    "courses",
+    "accelerated",
+    "low_dose",
+    "worst_0_1",
+    "worst_2",
+    "worst_3",
+    "worst_4",
+    "at_mtd",
+    "above_mtd",
+)
+_SPLIT = [_COUNTERS.index(name) for name in ("at_mtd", "above_mtd", "patients")]
 
 
 @dataclass
@@ -126,13 +138,14 @@ class CourseResult:
 def _run_chunk(
     table: DecisionTable,
     accelerated: np.ndarray,
-    step: int,
+    stride_of: np.ndarray,
+    region: np.ndarray,
     model: Any,
     options: CourseOptions,
     blocks: Sequence[tuple[np.random.SeedSequence, int]],
 ) -> _Tally:
     n_live, width, levels, n_doses = table.n_live, table.next.shape[1], table.max_patients + 1, table.n_doses
-    ring, slots = options.courses, COHORT
+    ring, slots = options.courses, table.max_cohort
     reads_late = "late_dlt" in table.outcomes
     dose_values = model.dose_values()
     top = n_doses - 1
@@ -173,6 +186,9 @@ def _run_chunk(
         effect[slot] = model.draw_patients(streams, slots)
         counters[_COUNTERS.index("patients")] += size
         counters[_COUNTERS.index("accelerated")] += np.where(running & accelerated[live_state], size, 0)
+        at_dose = region[table.dose[live_state]]
+        counters[_COUNTERS.index("at_mtd")] += np.where(at_dose == 1, size, 0)
+        counters[_COUNTERS.index("above_mtd")] += np.where(at_dose == 2, size, 0)
         low = new & (level[slot] < options.low_level)
         counters[_COUNTERS.index("low_dose")] += low.sum(axis=0)
 
@@ -189,7 +205,7 @@ def _run_chunk(
             later[slot] = False
             fresh_g2 = (grade[later] == 2) & ~g2_seen[later]
             code["late_dlt"] = np.any(grade[later] >= 3, axis=(0, 1)).astype(np.int64)
-            code["late_g2"] = np.minimum(fresh_g2.sum(axis=(0, 1)), OUTCOME_RANGES["late_g2"] - 1)
+            code["late_g2"] = np.minimum(fresh_g2.sum(axis=(0, 1)), outcome_ranges(slots)["late_g2"] - 1)
         g2_seen |= grade == 2
         outcome = live_state * width + table.code(**{k: v for k, v in code.items() if k in table.outcomes})
         tally.weights += np.bincount(outcome[running], minlength=n_live * width)
@@ -204,7 +220,7 @@ def _run_chunk(
         worst = np.maximum(worst, grade)
         cumulative = cumulative + np.where(on, dose_values[np.maximum(level, 0)], 0.0)
         given = given + on
-        stride = np.where((state < n_live) & accelerated[np.where(state < n_live, state, 0)], step, 1)
+        stride = np.where(state < n_live, stride_of[np.where(state < n_live, state, 0)], 1)
         level, leave = next_course(level, grade, given, stride, options, top)
         _retire(leave, worst, given, counters)
         period += 1
@@ -269,27 +285,39 @@ def simulate_courses(
     chunk_trials: int = DEFAULT_CHUNK_TRIALS // 16,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    target: Target | float | None = None,
 ) -> CourseResult:
     """Simulate ``n_trials`` trials of ``design`` with patients treated over several courses.
 
     ``model`` gives per-course grade probabilities (:class:`~doseesc.models.graded.GradedTable` or
     :class:`~doseesc.models.graded.LatentToxicity`).  Seeds, chunks and jobs behave as in
-    :func:`doseesc.engines.montecarlo.simulate`.
+    :func:`doseesc.engines.montecarlo.simulate`, and so does ``target``.
+
+    A design with an initial phase (accelerated titration) declares it: ``initial_phase(states)``
+    marks its states, whose patients are counted as accelerated-phase patients, and
+    ``course_stride(states)`` gives the ladder levels of an intrapatient escalation in each state.
     """
     options = options or CourseOptions()
+    target = Target.of(target)
     if model.n_doses != design.n_doses:
         raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
     table = compile_design(design)
-    accelerated = table.states["phase"] == ACCELERATED
+    initial = getattr(design, "initial_phase", None)
+    accelerated = initial(table.states) if initial else np.zeros(table.n_live, dtype=bool)
+    stride_of = getattr(design, "course_stride", lambda states: np.ones(table.n_live, dtype=np.int64))
+    region = np.zeros(design.n_doses, dtype=np.int64)
+    if target is not None:
+        region = target.regions(model.mean_probabilities())
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
-    # Designs 3 and 4 escalate patients by the accelerated step during the accelerated phase.
-    fixed = (table, accelerated, getattr(design, "step", 1), model, options)
+    fixed = (table, accelerated, stride_of(table.states), region, model, options)
     tallies = reported(map_chunks(_run_chunk, fixed, [(c,) for c in chunks], jobs), chunks, progress)
     tally = next(tallies)
     for t in tallies:
         tally += t
 
-    oc = tally_result(tally, table, design, model, n_trials, root, "courses")
+    products = tally.products[np.ix_(_SPLIT, _SPLIT)]
+    split = PatientSplit(tally.sums[_SPLIT].astype(float), products.astype(float))
+    oc = tally_result(tally, table, design, model, n_trials, root, "courses", target=target, split=split)
     idx = {name: i for i, name in enumerate(_COUNTERS)}
     mean, se = _mean_se(tally, n_trials)
     ratio = {name: _ratio(tally, n_trials, idx[name], idx["patients"]) for name in _COUNTERS}

@@ -52,8 +52,10 @@ import simpy
 from simpy.events import Timeout
 
 from doseesc.conduct import RISK_DAYS, Conduct
-from doseesc.designs.base import MAX_COHORT, DecisionTable, Design, compile_design
+from doseesc.designs.base import DecisionTable, Design, compile_design
 from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
+from doseesc.engines.records import Records, check_records
+from doseesc.metrics import PatientSplit, Target
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics, json_ready
@@ -164,10 +166,10 @@ class _Setup:
         self.n_events = len(model.events)
         self.grade2 = "g2" in table.outcomes
         # code[dlt][g2]: the table's outcome code of a cohort (grade 2 ignored if the rule does not
-        # read it); None where the cohort would need more patients than OUTCOME_RANGES allow.
+        # read it); None where the cohort would need more patients than the table's largest cohort.
+        m = table.max_cohort
         self.code = [
-            [int(table.code(dlt=a, g2=b)) if a + b <= MAX_COHORT else None for b in range(MAX_COHORT + 1)]
-            for a in range(MAX_COHORT + 1)
+            [int(table.code(dlt=a, g2=b)) if a + b <= m else None for b in range(m + 1)] for a in range(m + 1)
         ]
         # The table model's probabilities are read directly; others are asked per patient.
         self.p_tox = self.p_grade2 = None
@@ -242,6 +244,7 @@ class _Trial:
         self.sentinel = -1
         self.total_n = self.total_dlt = 0
         self.n_dose = [0] * setup.table.n_doses
+        self.y_dose = [0] * setup.table.n_doses
         self.events = [[0] * setup.table.n_doses for _ in range(setup.n_events)]
         self.end = math.nan
         self.selected = -1
@@ -424,6 +427,7 @@ class _Trial:
         treated = size - self.open_slots
         self.outcomes.append(self.state * s.width + code[k][self.cohort_g2])
         self.n_dose[dose] += treated
+        self.y_dose[dose] += k
         self.total_n += treated
         self.total_dlt += k
         for e, count in enumerate(self.cohort_events):
@@ -512,6 +516,8 @@ class _Chunk:
     total_n: np.ndarray  # (max_patients + 1,) trials per evaluable sample size
     total_dlt: np.ndarray  # (n,) per trial
     n_dose: np.ndarray  # (n, n_doses) patients treated per dose (evaluable slots), per trial
+    y_dose: np.ndarray  # (n, n_doses) DLTs per dose, per trial
+    selected_each: np.ndarray  # (n,) selected dose per trial (-1: none)
     events: np.ndarray  # (n_events, n, n_doses) per trial
     duration: np.ndarray  # (n,) days
     counts: np.ndarray  # (n, len(COUNTS))
@@ -529,7 +535,7 @@ def _run_blocks(
     """Simulate the trials of a run of blocks, each block's trials in order from its own generator."""
     setup = _Setup(table, model, conduct)
     outcomes: list[int] = []
-    selected, total_n, total_dlt, n_dose, durations, rows, events = [], [], [], [], [], [], []
+    selected, total_n, total_dlt, n_dose, y_dose, durations, rows, events = [], [], [], [], [], [], [], []
     log = None
     for seq, count in blocks:
         u = _Uniforms(np.random.Generator(np.random.PCG64(seq)))
@@ -545,6 +551,7 @@ def _run_blocks(
             total_n.append(trial.total_n)
             total_dlt.append(trial.total_dlt)
             n_dose.append(trial.n_dose)
+            y_dose.append(trial.y_dose)
             durations.append(trial.end)
             events.append(trial.events)
     n = len(rows)
@@ -557,6 +564,8 @@ def _run_blocks(
         total_n=np.bincount(total_n, minlength=table.max_patients + 1),
         total_dlt=np.array(total_dlt, dtype=np.int64),
         n_dose=np.array(n_dose, dtype=np.int64).reshape(n, table.n_doses),
+        y_dose=np.array(y_dose, dtype=np.int64).reshape(n, table.n_doses),
+        selected_each=np.array(selected, dtype=np.int32),
         events=np.array(events, dtype=np.int64).reshape(n, setup.n_events, table.n_doses).transpose(1, 0, 2),
         duration=np.array(durations),
         counts=table_rows[:, :-1].astype(np.int64),
@@ -643,14 +652,21 @@ def run_events(
     *,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    target: Target | float | None = None,
+    records: bool = False,
 ) -> EventsResult:
     """Simulate ``n_trials`` trials of ``design`` conducted as ``conduct``, in calendar time.
 
     ``model`` is a toxicity model, or a list of DLT probabilities per dose (every patient alike).
     ``seed`` (an integer, or None for fresh entropy, recorded in the result) fixes the answer bit for
     bit whatever ``jobs``, the number of worker processes.  ``progress``, if given, is called with the
-    number of trials finished so far after each run of blocks.
+    number of trials finished so far after each run of blocks.  ``target`` adds the metrics of
+    :mod:`doseesc.metrics`; ``records`` keeps one record per trial, with its duration
+    (``result.oc.records``).
     """
+    target = Target.of(target)
+    if records:
+        check_records(n_trials)
     if not hasattr(model, "patient_probabilities"):
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
@@ -678,12 +694,14 @@ def run_events(
     counts = np.concatenate([c.counts for c in chunks])
     wait_days = np.concatenate([c.wait_days for c in chunks])
     oc = OperatingCharacteristics.from_sums(
+        design=design,
         table=table,
         weights=weights,
         selected=sum(c.selected for c in chunks),
         total_n=sum(c.total_n for c in chunks),
         total_dlt=float(total_dlt.sum()),
         total_dlt_sq=float(total_dlt @ total_dlt),
+        total_dlt_counts=np.bincount(total_dlt.astype(np.int64)),
         events={
             name: (
                 events[e].sum(axis=0),
@@ -693,8 +711,6 @@ def run_events(
             for e, name in enumerate(model.events)
         },
         n_trials=n_trials,
-        design=design.name,
-        options=design.options,
         engine="events",
         p_tox=model.mean_probabilities(),
         seed=recorded_seed(root),
@@ -703,6 +719,21 @@ def run_events(
     # dosed ("earliest") treated fewer, so the patients per dose come from the per-trial counts.
     sd_n = n_dose.std(axis=0, ddof=1) if n_trials > 1 else np.full(table.n_doses, np.nan)
     oc = replace(oc, mean_n=n_dose.mean(axis=0), sd_n=sd_n)
+    if target is not None:
+        region = target.regions(oc.p_tox)
+        x = np.stack(
+            [n_dose[:, region == 1].sum(axis=1), n_dose[:, region == 2].sum(axis=1), n_dose.sum(axis=1)]
+        )
+        pmf = np.bincount(total_dlt.astype(np.int64)) / n_trials
+        oc = oc.with_metrics(target, pmf, PatientSplit(x.sum(axis=1), x @ x.T))
+    if records:
+        rec = Records(
+            selected=np.concatenate([c.selected_each for c in chunks]),
+            n=n_dose.astype(np.int32),
+            y=np.concatenate([c.y_dose for c in chunks]).astype(np.int32),
+            duration=durations,
+        )
+        oc = replace(oc, records=rec.to_frame())
     dosed = counts[:, COUNTS.index("dosed")].sum()
     return EventsResult(
         oc=oc,

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import comb
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
+from doseesc.metrics import DLT_THRESHOLDS, Target
 from doseesc.models.table import validate_probabilities
 from doseesc.results import OperatingCharacteristics
 
@@ -34,14 +35,23 @@ def outcome_probabilities(table: DecisionTable, p_dlt: np.ndarray, p_grade2: np.
     return np.where((c >= 0) & (late == 0), pmf, 0.0)
 
 
-def exact(design: Design, p_tox: np.ndarray, p_grade2: np.ndarray | None = None) -> OperatingCharacteristics:
+def exact(
+    design: Design,
+    p_tox: np.ndarray,
+    p_grade2: np.ndarray | None = None,
+    *,
+    target: Target | float | None = None,
+) -> OperatingCharacteristics:
     """Exact operating characteristics of ``design`` when every patient at dose ``d`` has a DLT
     with probability ``p_tox[d]`` (for heterogeneous patients: the population average), in a
     single course.
 
     ``p_grade2[d]`` is the probability of a grade-2 (and no worse) toxicity, required by designs
-    whose rule counts grade-2 events (accelerated titration).
+    whose rule counts grade-2 events (accelerated titration).  ``target`` (a DLT probability, or a
+    :class:`~doseesc.metrics.Target` with a band) adds the metrics of :mod:`doseesc.metrics`,
+    computed exactly.
     """
+    target = Target.of(target)
     p = validate_probabilities(p_tox)
     if p.shape[0] != design.n_doses:
         raise ValueError(f"p_tox has {p.shape[0]} doses but the design has {design.n_doses}")
@@ -61,6 +71,10 @@ def exact(design: Design, p_tox: np.ndarray, p_grade2: np.ndarray | None = None)
     m0 = np.zeros((n_live + n_doses + 1, levels))
     m1 = np.zeros_like(m0)
     m0[0, 0] = 1.0
+    # With a target, also the distribution of the DLTs so far, capped at DLT_THRESHOLDS ("or more").
+    capped = np.zeros((*m0.shape, DLT_THRESHOLDS + 1)) if target is not None else None
+    if capped is not None:
+        capped[0, 0, 0] = 1.0
     for t in range(levels):
         live = np.flatnonzero(m0[:n_live, t])
         if live.size == 0:
@@ -74,10 +88,14 @@ def exact(design: Design, p_tox: np.ndarray, p_grade2: np.ndarray | None = None)
         at = (dest[ok], t + table.size[src])
         np.add.at(m0, at, m0[src, t] * w)
         np.add.at(m1, at, (m1[src, t] + kk * m0[src, t]) * w)
+        if capped is not None:
+            so_far = np.minimum(np.arange(DLT_THRESHOLDS + 1) + kk[:, None], DLT_THRESHOLDS)
+            np.add.at(capped, (at[0][:, None], at[1][:, None], so_far), capped[src, t] * w[:, None])
 
     visits0, visits1 = m0[:n_live].sum(axis=1), m1[:n_live].sum(axis=1)
     absorbed = m0[n_live:]
     return OperatingCharacteristics.from_sums(
+        design=design,
         table=table,
         weights=visits0[:, None] * pk,
         selected=absorbed.sum(axis=1),
@@ -85,9 +103,9 @@ def exact(design: Design, p_tox: np.ndarray, p_grade2: np.ndarray | None = None)
         total_dlt=float(m1[n_live:].sum()),
         # E[Y^2] telescopes over cohorts: E[(Y + k)^2 - Y^2] = 2k E[Y] + k^2 on each (state, k).
         total_dlt_sq=float((pk * (2 * k * visits1[:, None] + k**2 * visits0[:, None])).sum()),
+        total_dlt_counts=np.zeros(1) if capped is None else capped[n_live:].sum(axis=(0, 1)),
         n_trials=None,
-        design=design.name,
-        options=design.options,
         engine="exact",
         p_tox=p,
+        target=target,
     )

@@ -14,13 +14,15 @@ for a seed is bit-identical whatever the chunk size or the number of worker proc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
 from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
+from doseesc.engines.records import Records, check_records
+from doseesc.metrics import PatientSplit, Target
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics
@@ -43,17 +45,29 @@ class _Tally:
     events: np.ndarray  # (n_events, n_doses) events per dose, summed over trials
     events_sq: np.ndarray  # (n_events, n_doses) per-trial squares, summed
     total_events_sq: np.ndarray  # (n_events,) squares of per-trial totals, summed
+    split: np.ndarray  # (3,) patients at / above the acceptable doses and in all, summed (with a target)
+    split_products: np.ndarray  # (3, 3) their pairwise products, summed
+    records: Records | None = None
 
     def __iadd__(self, other: _Tally) -> _Tally:
         for name in self.__dataclass_fields__:
-            getattr(self, name).__iadd__(getattr(other, name))
+            if name == "records":
+                self.records = None if self.records is None else self.records.joined(other.records)
+            else:
+                getattr(self, name).__iadd__(getattr(other, name))
         return self
 
 
 def _run_chunk(
-    table: DecisionTable, model: ToxicityModel, blocks: Sequence[tuple[np.random.SeedSequence, int]]
+    table: DecisionTable,
+    model: ToxicityModel,
+    region: np.ndarray | None,
+    records: bool,
+    blocks: Sequence[tuple[np.random.SeedSequence, int]],
 ) -> _Tally:
-    """Simulate the trials of a run of blocks to the end; ``blocks`` holds (seed, trials) pairs."""
+    """Simulate the trials of a run of blocks to the end; ``blocks`` holds (seed, trials) pairs.
+    ``region`` (per dose: 0 below, 1 at, 2 above the acceptable doses) asks for the per-trial
+    patient split; ``records`` for per-trial records."""
     n_live, width, levels = table.n_live, table.next.shape[1], table.max_patients + 1
     n_doses, n_events = table.n_doses, len(model.events)
     dlt_stride = int(np.prod(table.outcome_shape[1:]))
@@ -70,10 +84,20 @@ def _run_chunk(
         events=np.zeros((n_events, n_doses), dtype=np.int64),
         events_sq=np.zeros((n_events, n_doses), dtype=np.int64),
         total_events_sq=np.zeros(n_events, dtype=np.int64),
+        split=np.zeros(3, dtype=np.int64),
+        split_products=np.zeros((3, 3), dtype=np.int64),
     )
 
     streams = TrialStreams([seq for seq, _ in blocks], [c for _, c in blocks])
     total = streams.n_trials
+    # Patients per state at / above the acceptable doses, and their per-trial running counts.
+    split_size = None
+    if region is not None:
+        at_dose = np.take(region, table.dose)
+        split_size = np.stack([np.where(at_dose == r, table.size, 0) for r in (1, 2)]).astype(np.int16)
+        split_so_far = np.zeros((2, total), dtype=np.int16)
+    rec = Records.empty(total, n_doses) if records else None
+    trial_id = np.arange(total) if records else None
     params = model.draw_trials(streams)
     state = np.zeros(total, dtype=np.int32)
     dlt_so_far = np.zeros(total, dtype=np.int16)
@@ -106,6 +130,11 @@ def _run_chunk(
                 events_so_far[e, dose, trials] += np.count_nonzero(hit & (u < q[1 + e]), axis=0).astype(
                     np.int16
                 )
+        if split_size is not None:
+            split_so_far += np.take(split_size, state, axis=1)
+        if rec is not None:
+            rec.n[trial_id, dose] += np.take(size_state, state) if not uniform_size else cohort
+            rec.y[trial_id, dose] += dlt
         outcome = state * width + code
         tally.weights += np.bincount(outcome, minlength=n_live * width)
         state = np.take(next_flat, outcome)
@@ -120,8 +149,18 @@ def _run_chunk(
         tally.total_dlt += np.bincount(np.compress(done, dlt_so_far), minlength=levels)
         if n_so_far is None:
             tally.total_n[step * cohort] += n_done
+            finished_n = np.full(n_done, step * cohort, dtype=np.int64)
         else:
-            tally.total_n += np.bincount(np.compress(done, n_so_far), minlength=levels)
+            finished_n = np.compress(done, n_so_far).astype(np.int64)
+            tally.total_n += np.bincount(finished_n, minlength=levels)
+        if split_size is not None:
+            x = np.vstack([np.compress(done, split_so_far, axis=1).astype(np.int64), finished_n])
+            tally.split += x.sum(axis=1)
+            tally.split_products += x @ x.T
+            split_so_far = np.compress(~done, split_so_far, axis=1)
+        if rec is not None:
+            rec.selected[np.compress(done, trial_id)] = np.compress(done, state) - n_live - 1
+            trial_id = np.compress(~done, trial_id)
         keep = ~done
         if events_so_far is not None:
             finished = np.compress(done, events_so_far, axis=-1).astype(np.int64)
@@ -137,6 +176,7 @@ def _run_chunk(
             n_so_far = np.compress(keep, n_so_far)
         total -= n_done
     tally.weights = tally.weights.reshape(n_live, width)
+    tally.records = rec
     return tally
 
 
@@ -149,6 +189,8 @@ def simulate(
     chunk_trials: int = DEFAULT_CHUNK_TRIALS,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    target: Target | float | None = None,
+    records: bool = False,
 ) -> OperatingCharacteristics:
     """Estimate the operating characteristics of ``design`` from ``n_trials`` simulated trials.
 
@@ -157,7 +199,13 @@ def simulate(
     bit; ``chunk_trials`` bounds the trials held in memory at once (rounded up to whole blocks of
     :data:`BLOCK_TRIALS`) and ``jobs`` is the number of worker processes: neither changes the result.
     ``progress``, if given, is called with the number of trials finished after each chunk.
+    ``target`` adds the metrics of :mod:`doseesc.metrics` with their standard errors; ``records``
+    keeps one record per trial (``result.records``, a DataFrame; up to
+    :data:`~doseesc.engines.records.MAX_RECORDS` trials).
     """
+    target = Target.of(target)
+    if records:
+        check_records(n_trials)
     if not hasattr(model, "patient_probabilities"):
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
@@ -167,16 +215,24 @@ def simulate(
             f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
         )
     table = compile_design(design)
+    region = None if target is None else target.regions(model.mean_probabilities())
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
     tally = _sum(
-        reported(map_chunks(_run_chunk, (table, model), [(c,) for c in chunks], jobs), chunks, progress)
+        reported(
+            map_chunks(_run_chunk, (table, model, region, records), [(c,) for c in chunks], jobs),
+            chunks,
+            progress,
+        )
     )
 
     events = {
         name: (tally.events[e], tally.events_sq[e], float(tally.total_events_sq[e]))
         for e, name in enumerate(model.events)
     }
-    return tally_result(tally, table, design, model, n_trials, root, "mc", events)
+    split = None
+    if target is not None:
+        split = PatientSplit(tally.split.astype(float), tally.split_products.astype(float))
+    return tally_result(tally, table, design, model, n_trials, root, "mc", events, target, split)
 
 
 def tally_result(
@@ -188,25 +244,32 @@ def tally_result(
     root: np.random.SeedSequence,
     engine: str,
     events: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
+    target: Target | None = None,
+    split: PatientSplit | None = None,
 ) -> OperatingCharacteristics:
     """Operating characteristics from a run's summed integer tallies (``weights``, ``selected``,
-    ``total_n`` and the histogram ``total_dlt``), as the Monte Carlo and course engines keep them."""
+    ``total_n`` and the histogram ``total_dlt``), as the Monte Carlo and course engines keep them;
+    ``target`` and ``split`` as in :meth:`OperatingCharacteristics.from_sums`."""
     m = np.arange(tally.total_dlt.shape[0])
-    return OperatingCharacteristics.from_sums(
+    result = OperatingCharacteristics.from_sums(
+        design=design,
         table=table,
         weights=tally.weights,
         selected=tally.selected,
         total_n=tally.total_n,
         total_dlt=float(tally.total_dlt @ m),
         total_dlt_sq=float(tally.total_dlt @ m**2),
+        total_dlt_counts=tally.total_dlt,
         events=events,
         n_trials=n_trials,
-        design=design.name,
-        options=design.options,
         engine=engine,
         p_tox=model.mean_probabilities(),
         seed=recorded_seed(root),
+        target=target,
+        split=split,
     )
+    records = getattr(tally, "records", None)
+    return result if records is None else replace(result, records=records.to_frame())
 
 
 def _sum(tallies: Iterable[_Tally]) -> _Tally:
