@@ -135,7 +135,7 @@ def test_nct05727722_hybrid_exact_matches_the_engine(capsys):
         AcceleratedTitration.nct05727722(4), np.array([0.05, 0.1, 0.25, 0.4]), np.array([0.1, 0.1, 0.15, 0.2])
     )
     assert out["p_select"] == oc.p_select.tolist()
-    assert out["p_switch"] == oc.p_switch.tolist()
+    assert out["p_switch"] == oc.extras["p_switch"]
     assert out["options"]["deescalate"] and out["options"]["expand_top"]
 
 

@@ -1,4 +1,5 @@
-"""Virtual patients against the paper's Table 1 (``shared/seeds/003``, ``shared/DOMAIN.md``).
+"""Virtual patients against Table 1 of Nevens et al., JHEP Reports 2021;3:100291 (facts in
+``docs/sources.md``).
 
 Tolerances.
 * Fitted distributions: their exact truncated mean and SD (computed here with scipy.stats, not with

@@ -61,7 +61,15 @@ def test_every_scenario_runs_with_few_trials(tmp_path, capsys, path):
 def test_results_json_holds_inputs_seed_version_and_standard_errors(tmp_path, capsys):
     folder = run(tmp_path, ROOT / "scenarios" / "textbook_3p3.toml", "--trials", "2000")
     data = json.loads((folder / "results.json").read_text())
-    assert data["scenario"]["design"] == {"name": "3+3", "deescalate": False, "expand_top": False}
+    # Every parameter of the design is echoed, given or default.
+    assert data["scenario"]["design"] == {
+        "name": "3+3",
+        "deescalate": False,
+        "expand_top": False,
+        "start_dose": 0,
+        "max_n": None,
+        "stop_n_at_dose": None,
+    }
     assert data["scenario"]["toxicity"]["p_dlt"] == [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
     assert data["seed"] == 1  # the file's
     mc, ex = data["engines"]["mc"], data["engines"]["exact"]
@@ -126,7 +134,9 @@ def test_compare_prints_a_table_and_writes_the_figure(tmp_path, capsys):
     assert {r["scenario"] for r in rows} == {"textbook_3p3", "textbook_3p3_deescalate"}
     data = json.loads((folder / "comparison.json").read_text())
     de = data["scenarios"][1]["engines"]["exact"]
-    oc = exact(make_design(DesignSpec("3+3", deescalate=True), 6), np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7]))
+    oc = exact(
+        make_design(DesignSpec("3+3", (("deescalate", True),)), 6), np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
+    )
     assert de["p_select"] == oc.p_select.tolist()
 
 

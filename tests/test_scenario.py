@@ -1,19 +1,26 @@
-"""Scenario files: parsing into frozen settings, and one-line errors naming file, key and what is allowed."""
+"""Scenario files: parsing into frozen settings; errors, all at once and one line each, naming file,
+key and what is allowed; suggestions for misspelt names; warnings for doubtful settings."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import subprocess
 import sys
+import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from doseesc.build import LevelRegimens, RegimenSpec, TableSpec, make_model
+from doseesc.build import RegimenSpec, TableSpec, make_model
 from doseesc.cli import main
-from doseesc.scenario import ScenarioError, load, parse
+from doseesc.models.regimens import LevelRegimens
+from doseesc.scenario import ScenarioError, ScenarioWarning, load, parse, parse_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -116,7 +123,7 @@ BROKEN = [
         "[0, 1]",
     ),
     ("probability out of range", ("0.3]", "1.3]"), "toxicity.p_dlt[3]", "probability in [0, 1]"),
-    ("unknown design", ('name = "3+3"', 'name = "crm"'), "design.name", "3+3, atd1"),
+    ("unknown design", ('name = "3+3"', 'name = "crm"'), "design.name", "3+3, 2+2, 4+4, a+b, atd1"),
     (
         "unknown engine",
         ('["exact", "mc"]', '["exact", "bayes"]'),
@@ -294,3 +301,167 @@ def test_scenario_error_is_a_value_error_with_the_file():
         parse("[design]\nname = 1\n", "f.toml")
     assert isinstance(info.value, ValueError)
     assert str(info.value).startswith("f.toml: design.name: got an integer (1); allowed: a string")
+
+
+def test_every_mistake_is_reported_at_once_one_line_each_in_file_order(tmp_path, capsys):
+    """Three mistakes in three sections: three lines, each naming the file and the key, exit 2."""
+    text = (
+        TABLE.replace("[design]", "[desing]")
+        .replace("p_dlt =", "p_tox =")
+        .replace("[run]\n", "[run]\nseed = -1\n")
+    )
+    path = write(tmp_path, text)
+    assert main(["validate", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 3, err
+    assert lines[0].startswith(
+        f"doseesc: error: {path}: desing: unknown key (a section); did you mean design?"
+    )
+    assert f"{path}: toxicity.p_tox: unknown key" in lines[1]
+    assert f"{path}: run.seed: -1 is out of range" in lines[2]
+
+
+def test_the_error_lists_its_lines_without_the_file():
+    with pytest.raises(ScenarioError) as info:
+        parse(TABLE.replace('"3+3"', "1").replace("[run]\n", "[run]\nseed = -1\n"), "f.toml")
+    assert info.value.messages == (
+        "design.name: got an integer (1); allowed: a string",
+        "run.seed: -1 is out of range; allowed: a whole number >= 0",
+    )
+    assert str(info.value) == "\n".join(f"f.toml: {m}" for m in info.value.messages)
+
+
+def test_a_wrong_value_hides_the_checks_that_depend_on_it():
+    """An unknown model: its keys cannot be checked, and nothing else is blamed for it."""
+    with pytest.raises(ScenarioError) as info:
+        parse(TABLE.replace('"table"', '"tabel"') + "[doses]\nlevels = 4\n", "f.toml")
+    assert info.value.messages == (
+        'toxicity.model: "tabel" is not allowed; did you mean table? allowed: table, latent, logistic, '
+        "halpc-bleeding",
+    )
+
+
+SUGGESTIONS = [
+    (
+        ("p_dlt =", "p_tox ="),
+        'toxicity.p_tox: unknown key for model "table"; did you mean p_dlt? '
+        "allowed: model, p_dlt, p_grade2, p_grade4",
+    ),
+    (
+        ("[toxicity]", "[toxicty]"),
+        "toxicty: unknown key (a section); did you mean toxicity? "
+        "allowed: scenario, design, doses, toxicity, regimen, population, conduct, courses, run",
+    ),
+    (
+        ('"3+3"', '"atd-2"'),
+        'design.name: "atd-2" is not a design; did you mean atd2? allowed: 3+3, 2+2, 4+4, a+b, atd1, atd2, '
+        "atd3, atd4, nct05727722",
+    ),
+    (
+        ('"table"', '"halpc"'),
+        'toxicity.model: "halpc" is not allowed; did you mean halpc-bleeding? '
+        "allowed: table, latent, logistic, halpc-bleeding",
+    ),
+    (
+        ("engines =", "engine ="),
+        "run.engine: unknown key; did you mean engines? allowed: engines, trials, seed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), SUGGESTIONS, ids=[s[0][1] for s in SUGGESTIONS])
+def test_a_misspelt_name_gets_the_nearest_allowed_one_and_nothing_else(change, message):
+    assert change[0] in TABLE
+    with pytest.raises(ScenarioError) as info:
+        parse(TABLE.replace(*change), "f.toml")
+    assert info.value.messages == (message,)
+
+
+def _key_paths(node, path=()):
+    """Every key of parsed TOML, as the tuple of keys and list indices that reaches it."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        if isinstance(node, dict):
+            yield (*path, k)
+        yield from _key_paths(v, (*path, k))
+
+
+def _path_text(parts):
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+SCENARIO_DATA = {p.stem: tomllib.loads(p.read_text()) for p in SCENARIOS}
+KEY_PATHS = [(name, parts) for name, data in SCENARIO_DATA.items() for parts in _key_paths(data)]
+
+
+@st.composite
+def misspellings(draw, name: str) -> str:
+    """One typing slip: a letter left out, doubled, swapped with the next, or a stray q, x or z."""
+    i = draw(st.integers(0, len(name) - 1))
+    kind = draw(st.sampled_from(["delete", "double", "swap", "insert", "replace"]))
+    stray = draw(st.sampled_from("qxz"))
+    if kind == "swap" and i + 1 < len(name):
+        return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    return {
+        "delete": name[:i] + name[i + 1 :],
+        "double": name[: i + 1] + name[i:],
+        "insert": name[:i] + stray + name[i:],
+    }.get(kind, name[:i] + stray + name[i + 1 :])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_misspelt_key_of_a_valid_scenario_is_exactly_one_error_naming_it(data):
+    name, parts = data.draw(st.sampled_from(KEY_PATHS), label="key")
+    key = parts[-1]
+    wrong = data.draw(misspellings(key), label="misspelt")
+    scenario = copy.deepcopy(SCENARIO_DATA[name])
+    parent = scenario
+    for p in parts[:-1]:
+        parent = parent[p]
+    if not wrong or wrong in parent:
+        return
+    renamed = {(wrong if k == key else k): v for k, v in parent.items()}
+    parent.clear()
+    parent.update(renamed)
+    with pytest.raises(ScenarioError) as info:
+        parse_data(scenario, f"{name}.toml")
+    where = _path_text((*parts[:-1], wrong))
+    assert len(info.value.messages) == 1, info.value
+    assert info.value.messages[0].startswith(f"{where}: unknown key"), info.value
+
+
+FALLING = TABLE.replace("0.2, 0.3]", "0.3, 0.2]")
+
+
+def test_a_falling_toxicity_curve_is_accepted_with_one_warning_line(tmp_path):
+    path = write(tmp_path, FALLING)
+    with pytest.warns(ScenarioWarning) as caught:
+        s = load(path)
+    lines = [str(w.message) for w in caught if w.category is ScenarioWarning]
+    assert lines == [
+        f"{path}: toxicity.p_dlt: warning: not increasing (0.3 at dose 3 > 0.2 at dose 4); accepted as given"
+    ]
+    assert s.toxicity.p_dlt == (0.05, 0.1, 0.3, 0.2)
+
+
+def test_validate_and_run_accept_a_falling_curve_and_warn(tmp_path, capsys):
+    path = write(tmp_path, FALLING.replace('["exact", "mc"]', '["exact"]'))
+    with pytest.warns(ScenarioWarning, match="not increasing"):
+        load(path)
+    for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "out")]):
+        assert main(command) == 0
+        warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+        assert warned == [
+            f"doseesc: {path}: toxicity.p_dlt: warning: not increasing (0.3 at dose 3 > 0.2 at dose 4); "
+            "accepted as given"
+        ]
+    assert (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_flat_toxicity_curve_is_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScenarioWarning)
+        parse(TABLE.replace("0.2, 0.3]", "0.2, 0.2]"), "f.toml")

@@ -20,17 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from doseesc import registry
 from doseesc.conduct import CANONIC_ACLF, CANONIC_AD, Conduct, DiseaseCourse
-from doseesc.designs import ThreePlusThree
-from doseesc.designs.titration import AcceleratedTitration
+from doseesc.formatting import percent
+from doseesc.metrics import Target
 from doseesc.models.graded import GradedTable, LatentToxicity
+from doseesc.models.regimens import LevelRegimens
 from doseesc.models.table import DoseToxicityTable
+from doseesc.registry import REGISTRY
 
-DESIGNS = ("3+3", "atd1", "atd2", "atd3", "atd4", "nct05727722")
-ENGINES = ("exact", "mc", "courses", "events")
-SIMULATION_ENGINES = ("mc", "courses", "events")
+ENGINES = tuple(REGISTRY.engines)
+SIMULATION_ENGINES = tuple(name for name, e in REGISTRY.engines.items() if e.simulates)
 """Engines that simulate trials (they take a number of trials and a seed)."""
-MODELS = ("table", "latent", "logistic", "halpc-bleeding")
+MODELS = tuple(REGISTRY.models)
 ELIGIBILITY = ("halpc", "nct05727722")
 CONDUCT_PRESETS = ("halpc", "nct05727722")
 
@@ -74,11 +76,45 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class DesignSpec:
-    """``name`` in :data:`DESIGNS`; the 3+3 variants (``nct05727722`` has both, always)."""
+    """A registered design's ``name`` (:mod:`doseesc.registry`), its parameters as (key, value)
+    pairs (converted and checked against the registry's ranges by :func:`make_design`), and the
+    target with its optional band, for the metrics against a target."""
 
     name: str
-    deescalate: bool = False
-    expand_top: bool = False
+    params: tuple[tuple[str, Any], ...] = ()
+    target: float | None = None
+    target_band: tuple[float, float] | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The name, every parameter of the design (given or default) and the target, if any."""
+        given = dict(self.params)
+        try:
+            params = registry.design(self.name).params
+        except registry.ParamError:
+            params = ()
+        out = {"name": self.name} | {
+            p.name: given.get(p.name, p.default if p.fixed is None else p.fixed) for p in params
+        }
+        if self.target is not None:
+            out |= {
+                "target": self.target,
+                "target_band": None if self.target_band is None else list(self.target_band),
+            }
+        return out
+
+    def target_spec(self) -> Target | None:
+        """The :class:`~doseesc.metrics.Target`, or None (errors name ``<design.target_band>``)."""
+        if self.target is None:
+            if self.target_band is not None:
+                raise SpecError("<design.target_band> needs <design.target>")
+            return None
+        try:
+            return Target(self.target, self.target_band)
+        except ValueError as exc:
+            raise SpecError(f"<design.target_band> {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -247,16 +283,30 @@ class CourseSpec:
 
 
 def make_design(spec: DesignSpec, n_doses: int):
-    """The design named by ``spec`` over ``n_doses`` levels."""
-    if spec.name not in DESIGNS:
-        raise SpecError(f"<design.name> {spec.name!r} is not a design; allowed: {', '.join(DESIGNS)}")
-    if spec.name == "3+3":
-        return ThreePlusThree(n_doses, deescalate=spec.deescalate, expand_top=spec.expand_top)
-    if spec.name == "nct05727722":  # its MTD rule (<= 1 DLT in >= 6) is both 3+3 options, always on
-        return AcceleratedTitration.nct05727722(n_doses)
-    return AcceleratedTitration.simon(
-        int(spec.name[-1]), n_doses, deescalate=spec.deescalate, expand_top=spec.expand_top
-    )
+    """The design named by ``spec`` over ``n_doses`` levels, through the registry; an invalid
+    parameter is a :class:`SpecError` naming ``<design.KEY>`` and what it allows."""
+    try:
+        entry = registry.design(spec.name)
+    except registry.ParamError as exc:
+        raise SpecError(f"<design.name> {exc}") from None
+    values = {}
+    for key, value in spec.params:
+        param = entry.param(key)
+        if param is None:
+            allowed = ", ".join(p.name for p in entry.params)
+            raise SpecError(f"<design.{key}> is not a parameter of design {spec.name}; allowed: {allowed}")
+        try:
+            values[key] = param.convert(value)
+        except registry.ParamError as exc:
+            raise SpecError(f"<design.{key}> {exc}") from None
+    try:
+        return entry.build(n_doses, values)
+    except ValueError as exc:
+        # The design's own checks begin with the parameter's name ("max_n must be ..."); say where.
+        name, _, rest = str(exc).partition(" ")
+        if entry.param(name) is None:
+            raise SpecError(f"<design.name> {spec.name}: {exc}") from None
+        raise SpecError(f"<design.{name}> {rest}") from None
 
 
 def _same_length(name: str, values: tuple[float, ...] | None, n: int) -> None:
@@ -376,87 +426,6 @@ def _one_regimen(tox: LogisticSpec | HalpcSpec, levels, regimen, population_spec
     return MechanismModel(levels, (risk,), regimen, population)
 
 
-class _Replay:
-    """Random streams seen by several models in turn: the first pass draws from ``streams`` and
-    records, each later pass (after :meth:`rewind`) replays the same numbers."""
-
-    def __init__(self, streams) -> None:
-        self._streams = streams
-        self._record: list[np.ndarray] = []
-        self._next = 0
-        self.n_trials = streams.n_trials
-
-    def rewind(self) -> None:
-        self._next = 0
-
-    def _take(self, draw: Callable[[], np.ndarray]) -> np.ndarray:
-        if self._next == len(self._record):
-            self._record.append(np.array(draw()))
-        out = self._record[self._next]
-        self._next += 1
-        return out.copy()
-
-    def random(self, rows: int, out: np.ndarray | None = None) -> np.ndarray:
-        return self._take(lambda: self._streams.random(rows))
-
-    def standard_normal(self, rows: int) -> np.ndarray:
-        return self._take(lambda: self._streams.standard_normal(rows))
-
-    def draw(self, fn, rows: int) -> np.ndarray:
-        return self._take(lambda: self._streams.draw(fn, rows))
-
-
-@dataclass(frozen=True, eq=False)
-class LevelRegimens:
-    """A toxicity model whose dose levels differ in regimen as well as dose (e.g. 0.6e6 cells/kg
-    once, then twice): ``models[r]`` holds the mechanisms over the distinct dose values with
-    regimen ``r``; level ``k`` is dose ``dose_index[k]`` under regimen ``regimen_index[k]``.
-
-    Patients of a cohort have the same covariates and (posterior) parameters whichever regimen
-    their level has: the covariates are drawn once and shown to every model.
-    """
-
-    models: tuple[Any, ...]
-    regimen_index: tuple[int, ...]
-    dose_index: tuple[int, ...]
-
-    @property
-    def n_doses(self) -> int:
-        return len(self.regimen_index)
-
-    @property
-    def events(self) -> tuple[str, ...]:
-        return self.models[0].events
-
-    @property
-    def independent_patients(self) -> bool:
-        return self.models[0].independent_patients
-
-    @property
-    def average_probabilities(self) -> np.ndarray:
-        per_model = [m.average_probabilities for m in self.models]
-        return np.stack(
-            [per_model[r][:, d] for r, d in zip(self.regimen_index, self.dose_index, strict=True)], axis=1
-        )
-
-    def mean_probabilities(self) -> np.ndarray:
-        return self.average_probabilities[0]
-
-    def draw_trials(self, streams) -> np.ndarray:
-        return self.models[0].draw_trials(streams)  # the models share their mechanisms' parameters
-
-    def patient_probabilities(self, streams, dose: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
-        regimen = np.take(self.regimen_index, dose)
-        at = np.take(self.dose_index, dose)
-        replay = _Replay(streams)
-        out = None
-        for r, model in enumerate(self.models):
-            q = model.patient_probabilities(replay, at, params, size)
-            replay.rewind()
-            out = q if out is None else np.where(regimen == r, q, out)
-        return out
-
-
 def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec()) -> Conduct:
     """The calendar-time conduct; infusions and their interval come from ``regimen``."""
     if regimen.varies:
@@ -480,10 +449,13 @@ def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec()) -> Con
     return Conduct(spec.accrual_per_month, **settings)
 
 
-def course_options(spec: CourseSpec, design: str):
+def course_options(spec: CourseSpec, design):
+    """The course engine's options; intrapatient escalation defaults to what ``design`` declares
+    (its ``intrapatient`` attribute: on for accelerated titration designs 2-4)."""
     from doseesc.engines.courses import CourseOptions
 
-    intrapatient = design in ("atd2", "atd3", "atd4") if spec.intrapatient is None else spec.intrapatient
+    default = bool(getattr(design, "intrapatient", False))
+    intrapatient = default if spec.intrapatient is None else spec.intrapatient
     return CourseOptions(spec.courses, intrapatient, spec.on_dlt, spec.low_level)
 
 
@@ -523,24 +495,35 @@ def run_engine(
     conduct: Conduct | None = None,
     courses=None,
     progress: Callable[[int], None] | None = None,
+    target: Target | None = None,
+    records: bool = False,
 ):
     """Run one engine: an :class:`~doseesc.results.OperatingCharacteristics` (exact, mc), a
     :class:`~doseesc.engines.courses.CourseResult` or an :class:`~doseesc.engines.events.EventsResult`.
-    ``progress`` receives the trials done so far (simulation engines)."""
+    ``progress`` receives the trials done so far (simulation engines); ``target`` adds the metrics
+    against it; ``records`` keeps per-trial records (mc and events)."""
     from doseesc.engines import exact, run_events, simulate, simulate_courses
 
+    if records and engine not in ("mc", "events"):
+        raise SpecError(f"<run.records> per-trial records come from the mc and events engines, not {engine}")
     if engine == "exact":
-        return exact(design, *exact_inputs(model))
+        return exact(design, *exact_inputs(model), target=target)
     if engine == "mc":
-        return simulate(design, model, trials, seed, jobs=jobs, progress=progress)
+        return simulate(
+            design, model, trials, seed, jobs=jobs, progress=progress, target=target, records=records
+        )
     if engine == "events":
         if conduct is None:
             raise SpecError(
                 "<conduct> is required by the events engine (at least <conduct.accrual_per_month>)"
             )
-        return run_events(design, model, conduct, trials, seed, jobs=jobs, progress=progress)
+        return run_events(
+            design, model, conduct, trials, seed, jobs=jobs, progress=progress, target=target, records=records
+        )
     if engine == "courses":
-        return simulate_courses(design, model, trials, seed, courses, jobs=jobs, progress=progress)
+        return simulate_courses(
+            design, model, trials, seed, courses, jobs=jobs, progress=progress, target=target
+        )
     raise SpecError(f"<run.engines> {engine!r} is not an engine; allowed: {', '.join(ENGINES)}")
 
 
@@ -557,9 +540,9 @@ def calibration_band(tox: ToxicitySpec, doses: DoseSpec, regimen: RegimenSpec):
     if levels.unit != "cells/kg":
         return None  # absolute cells: the risk depends on each patient's weight as well
     values = doses.array() * levels.scale
+    from doseesc.models.band import Band
     from doseesc.models.halpc import CREDIBLE_LEVEL, bleeding_mechanism, calibrate_halpc
     from doseesc.models.mechanisms import Regimen
-    from doseesc.plots.oc import Band
     from doseesc.population import Population
 
     cal = calibrate_halpc(tox.prior, tox.cohorts)
@@ -579,13 +562,15 @@ def calibration_band(tox: ToxicitySpec, doses: DoseSpec, regimen: RegimenSpec):
     median, lower, upper = cal.posterior.quantiles(np.array(risks), [0.5, tail, 1 - tail])
     label = (
         f"calibration (prior {cal.prior.name}): P(severe bleeding over the regimen), posterior median "
-        f"and {100 * CREDIBLE_LEVEL:g}% credible interval"
+        f"and {percent(CREDIBLE_LEVEL, 'g')} credible interval"
     )
     return Band(label, median, lower, upper), CREDIBLE_LEVEL
 
 
 def spec_dict(spec: Any) -> Any:
     """A spec as plain JSON-ready data (dataclasses to dicts, tuples to lists, inf to None)."""
+    if isinstance(spec, DesignSpec):
+        return spec_dict(spec.to_dict())
     if hasattr(spec, "__dataclass_fields__"):
         out = {f.name: spec_dict(getattr(spec, f.name)) for f in fields(spec)}
         for name in ("settings", "changes"):  # (key, value) pairs
@@ -605,7 +590,6 @@ def spec_dict(spec: Any) -> Any:
 
 __all__ = [
     "CONDUCT_FIELDS",
-    "DESIGNS",
     "ENGINES",
     "MODELS",
     "ConductSpec",
@@ -616,7 +600,6 @@ __all__ = [
     "DoseSpec",
     "HalpcSpec",
     "LatentSpec",
-    "LevelRegimens",
     "LogisticSpec",
     "PopulationSpec",
     "RegimenSpec",

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,9 +26,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from doseesc import __version__
+from doseesc import __version__, registry
 from doseesc.build import (
-    DESIGNS,
     ENGINES,
     ConductSpec,
     CourseSpec,
@@ -48,6 +48,7 @@ from doseesc.build import (
 )
 from doseesc.output import format_result
 from doseesc.plots import write_figure
+from doseesc.scenario_errors import ScenarioWarning
 
 # Calendar-time options of --engine events: option name -> scenario key in [conduct].
 CONDUCT_OPTIONS = {
@@ -89,7 +90,13 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: ``doseesc: error: ...``."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"doseesc: error: {message}\n")
+        self.exit(2, _error_lines(message))
+
+
+def _error_lines(message: str) -> str:
+    """Every line of ``message`` (a scenario file may have several errors) as its own error line."""
+    return "".join(f"doseesc: error: {line}\n" for line in message.splitlines() or [""])
+
 
 
 def _probabilities(text: str) -> list[float]:
@@ -150,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="operating characteristics of a design under a true dose-toxicity curve",
         description="Operating characteristics of a design under a true dose-toxicity curve.",
     )
-    sim.add_argument("--design", choices=DESIGNS, required=True, help="the design")
+    sim.add_argument(
+        "--design", choices=registry.design_names(), required=True, help="the design (see doseesc designs)"
+    )
     tox = sim.add_argument_group("toxicity (one of --p-tox, --latent or --model halpc-bleeding)")
     tox.add_argument(
         "--model",
@@ -202,16 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     tox.add_argument(
         "--levels", type=_positive_int, help="number of ladder levels for --latent without --doses"
     )
-    sim.add_argument(
-        "--deescalate",
-        action="store_true",
-        help="3+3 phase: bring the dose below a too-toxic one to 6 patients, repeating downward",
-    )
-    sim.add_argument(
-        "--expand-top",
-        action="store_true",
-        help="3+3 phase: expand the top dose with 0/3 DLTs to 6 before selecting it",
-    )
+    _design_options(sim)
     course = sim.add_argument_group("courses (--engine courses)")
     course.add_argument("--courses", type=_positive_int, default=1, help="courses per patient (default 1)")
     course.add_argument(
@@ -348,6 +348,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _design_options(p: argparse.ArgumentParser) -> None:
+    """One option per design parameter of the registry (``--max-n``), and the target; values are
+    checked against the chosen design's parameters when it is built."""
+    group = p.add_argument_group("design parameters (each design accepts some: see doseesc designs)")
+    for param in (*registry.design_params().values(), *registry.TARGET):
+        if param.kind == "bool":
+            group.add_argument(param.option, action="store_true", default=None, help=param.help)
+        else:
+            group.add_argument(param.option, metavar=param.name.upper(), help=param.describe())
+
+
+def _design_spec(args: argparse.Namespace) -> DesignSpec:
+    """The design and target the options name (errors name the option and its allowed values)."""
+    values = {}
+    for param in (*registry.design_params().values(), *registry.TARGET):
+        text = getattr(args, param.name)
+        if text is None:
+            continue
+        try:
+            values[param.name] = param.convert(text, text=True)
+        except registry.ParamError as exc:
+            raise ValueError(f"{param.option}: {exc}") from None
+    target, band = values.pop("target", None), values.pop("target_band", None)
+    return DesignSpec(args.design, tuple(values.items()), target, band)
+
+
 def _run_options(p: argparse.ArgumentParser, *, compare: bool = False) -> None:
     p.add_argument(
         "--trials", type=_positive_int, metavar="N", help="simulated trials for every simulation engine"
@@ -413,7 +439,8 @@ def _settings(args: argparse.Namespace) -> tuple[TableSpec | LatentSpec | HalpcS
 def _simulate(args: argparse.Namespace) -> int:
     tox, doses, regimen = _settings(args)
     model = make_model(tox, doses, regimen, engine=args.engine)
-    design = make_design(DesignSpec(args.design, args.deescalate, args.expand_top), model.n_doses)
+    spec = _design_spec(args)
+    design = make_design(spec, model.n_doses)
     check(design, model, args.engine, tox)
     if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
         raise ValueError("--courses and --intrapatient need --engine courses")
@@ -439,7 +466,7 @@ def _simulate(args: argparse.Namespace) -> int:
     courses = None
     if args.engine == "courses":
         courses = course_options(
-            CourseSpec(args.courses, args.intrapatient, args.on_dlt, args.low_level), args.design
+            CourseSpec(args.courses, args.intrapatient, args.on_dlt, args.low_level), design
         )
     result = run_engine(
         args.engine,
@@ -450,6 +477,7 @@ def _simulate(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         conduct=conduct,
         courses=courses,
+        target=spec.target_spec(),
     )
     if args.engine == "events" and args.timeline:
         from doseesc.plots.timeline import timeline
@@ -534,7 +562,7 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             print(f"ok: {summary(load(path))}")
         except ScenarioError as exc:
-            print(f"doseesc: error: {exc}", file=sys.stderr)
+            sys.stderr.write(_error_lines(str(exc)))
             failed = True
     return 2 if failed else 0
 
@@ -632,9 +660,19 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _variants(d: DesignSpec) -> list[str]:
+    """The design parameters a scenario sets (a flag by its name, others as name=value)."""
+    return [k if v is True else f"{k}={v}" for k, v in d.params if v is not False and _settable(d.name, k)]
+
+
+def _settable(design: str, key: str) -> bool:
+    param = registry.design(design).param(key)
+    return param is not None and param.fixed is None
+
+
 def _subtitle(res, engine: str) -> str:
     d = res.scenario.design
-    variants = [v for v in ("deescalate", "expand_top") if getattr(d, v) and d.name != "nct05727722"]
+    variants = _variants(d)
     model = res.scenario.toxicity.model + (
         " (posterior)" if getattr(res.scenario.toxicity, "posterior", False) else ""
     )
@@ -653,11 +691,11 @@ def _format_comparison(results) -> str:
             d = res.results[engine].duration
             duration = f"{d.mean:.0f} ± {d.se:.0f} (median {d.median:.0f})"
         design = res.scenario.design
-        variants = "+".join(v for v in ("deescalate", "expand_top") if getattr(design, v))
+        variants = "+".join(_variants(design))
         rows.append(
             (
                 res.scenario.name,
-                design.name + (f" ({variants})" if variants and design.name != "nct05727722" else ""),
+                design.name + (f" ({variants})" if variants else ""),
                 engine,
                 res.scenario.toxicity.model,
                 pm(oc.p_none, oc.se_p_none, 4),
@@ -701,7 +739,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep": _sweep,
     }
     try:
-        return commands[args.command](args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ScenarioWarning)
+            shown = warnings.showwarning
+
+            def show(message, category, *where, **kw) -> None:
+                # A scenario warning is one line on stderr, like an error; others as Python shows them.
+                if issubclass(category, ScenarioWarning):
+                    print(f"doseesc: {message}", file=sys.stderr)
+                else:
+                    shown(message, category, *where, **kw)
+
+            warnings.showwarning = show
+            return commands[args.command](args)
     except SpecError as exc:
         parser.error(exc.render(_option if args.command == "simulate" else str))
     except ValueError as exc:

@@ -5,17 +5,19 @@ the design's rule.  Times are in **days**, accrual rates in **patients per month
 :data:`DAYS_PER_MONTH` days.  Every default that is a number from a source says which; the others
 are neutral (no screening, no waiting limit, no stagger, no halt) and a scenario sets them.
 
-Sources (``shared/DOMAIN.md``, which summarises the documents in ``shared/seeds/``):
+Sources (facts in ``docs/sources.md``):
 
-* HALPC phase II (JHEP Reports 2021;3:100291): screening up to 7 days; 1 or 2 infusions 7 days
-  apart; safety (DLT) period 28 days; coagulation tests up to 72 h after each infusion; at Day 1,
-  15 of 24 patients had ACLF (10 grade 1, 5 grade 2) and 9 acute decompensation (AD); the sentinel's
-  two suspected unexpected serious adverse reactions (SUSARs) halted the study.
-* NCT05727722 (registry record): one administration; DLT observation from baseline to Day 60; a
-  subject who does not complete the DLT period for a reason other than a DLT is replaced.
-* CANONIC (refs. 1 and 8 of the HALPC paper): transplant-free mortality without cell therapy at
-  Day 28 / Month 3: ACLF 32.8% / 51.2%; AD without ACLF 1.9% / 9.8%; ACLF with bilirubin >= 5 mg/dl
-  63.7% / 76.3%.
+* HALPC phase II (Nevens et al., JHEP Reports 2021;3:100291): screening up to 7 days; 1 or 2
+  infusions 7 days apart; safety (DLT) period 28 days; coagulation tests up to 72 h after each
+  infusion; at Day 1, 15 of 24 patients had ACLF (10 grade 1, 5 grade 2) and 9 acute decompensation
+  (AD); the sentinel's two suspected unexpected serious adverse reactions (SUSARs) halted the study.
+* NCT05727722 (ClinicalTrials.gov registry record NCT05727722): one administration; DLT observation
+  from baseline to Day 60; a subject who does not complete the DLT period for a reason other than a
+  DLT is replaced.
+* CANONIC (Moreau et al., Gastroenterology 2013;144:1426-37, ref. 1 of the HALPC paper):
+  transplant-free mortality without cell therapy at Day 28 / Month 3: ACLF 32.8% / 51.2%; AD without
+  ACLF 1.9% / 9.8%.  Mahmud et al., Hepatology 2019;69:2150-63 (its ref. 8): overall mortality of
+  ACLF with bilirubin >= 5 mg/dl 63.7% / 76.3%.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ RISK_DAYS = (28.0, 3 * DAYS_PER_MONTH)
 """Days at which CANONIC reports transplant-free mortality: Day 28 and Month 3."""
 
 CANONIC_ACLF = (0.328, 0.512)
-"""Transplant-free mortality by Day 28 and Month 3 with ACLF (CANONIC, DOMAIN.md)."""
+"""Transplant-free mortality by Day 28 and Month 3 with ACLF (CANONIC, facts in docs/sources.md)."""
 CANONIC_AD = (0.019, 0.098)
-"""The same for acute decompensation without ACLF (CANONIC, DOMAIN.md)."""
+"""The same for acute decompensation without ACLF (CANONIC, facts in docs/sources.md)."""
 CANONIC_ACLF_HIGH_BILIRUBIN = (0.637, 0.763)
-"""The same for ACLF with bilirubin >= 5 mg/dl (CANONIC, DOMAIN.md); every HALPC patient had a
-bilirubin above 5 mg/dl at screening (HALPC paper, Discussion), so this is the pessimistic choice."""
+"""Mortality (overall) with ACLF and bilirubin >= 5 mg/dl (Mahmud et al., Hepatology 2019;69:2150-63,
+as quoted by the HALPC paper; facts in docs/sources.md); every HALPC patient had a bilirubin above
+5 mg/dl at screening (HALPC paper, Discussion), so this is the pessimistic choice."""
 
 HALPC_ACLF_FRACTION = 15 / 24
-"""Patients with ACLF at Day 1 in the HALPC phase II study: 15 of 24 (DOMAIN.md, Table 1)."""
+"""Patients with ACLF at Day 1 in the HALPC phase II study: 15 of 24 (HALPC paper, Table 1; facts in
+docs/sources.md)."""
 
 ACCRUAL_PROCESSES = ("poisson", "regular")
 SCREENING_DISTRIBUTIONS = ("uniform", "fixed")
@@ -78,7 +82,7 @@ class DiseaseCourse:
     and ``h2`` continues after Month 3.  The defaults are CANONIC's transplant-free mortality
     (:data:`CANONIC_ACLF`, :data:`CANONIC_AD`).  Those figures count deaths; a transplant also ends the
     window, so ``transplant_share`` (0 to 1) labels that share of the exits as transplants without
-    changing their timing (HALPC phase II: 4 deaths and 3 transplants before Day 28, DOMAIN.md,
+    changing their timing (HALPC phase II: 4 deaths and 3 transplants before Day 28, HALPC paper,
     i.e. 3/7).  The clock starts at the first dose (Day 1 of the HALPC schedule): losses before
     dosing are screen failures or patients lost while waiting.
     """
@@ -224,9 +228,10 @@ class Conduct:
 
     @classmethod
     def halpc(cls, accrual_per_month: tuple[float, ...] | float, **changes: Any) -> Conduct:
-        """HALPC phase II-like conduct (DOMAIN.md): screening up to 7 days, 2 infusions 7 days apart,
-        a 28-day window, DLTs within 72 h of an infusion, ACLF/AD competing risks (CANONIC) with
-        15/24 ACLF.  The accrual rate is not published and must be given; ``changes`` override."""
+        """HALPC phase II-like conduct (HALPC paper, facts in docs/sources.md): screening up to 7
+        days, 2 infusions 7 days apart, a 28-day window, DLTs within 72 h of an infusion, ACLF/AD
+        competing risks (CANONIC) with 15/24 ACLF.  The accrual rate is not published and must be
+        given; ``changes`` override."""
         base = cls(
             accrual_per_month,
             screening_days=7.0,
@@ -241,9 +246,9 @@ class Conduct:
 
     @classmethod
     def nct05727722(cls, accrual_per_month: tuple[float, ...] | float, **changes: Any) -> Conduct:
-        """NCT05727722-like conduct (registry record, DOMAIN.md): one administration, DLT observation
-        to Day 60; the accrual rate and the population's disease course are not in the record and
-        are to be given (``changes``)."""
+        """NCT05727722-like conduct (ClinicalTrials.gov registry record NCT05727722, facts in
+        docs/sources.md): one administration, DLT observation to Day 60; the accrual rate and the
+        population's disease course are not in the record and are to be given (``changes``)."""
         return replace(cls(accrual_per_month, infusions=1, window_days=60.0), **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -130,6 +130,7 @@ def metrics(
         "target": target.value,
         "target_band": None if target.band is None else list(target.band),
         "true_mtd": true_mtd,
+        "acceptable": ok.tolist(),
         "p_correct": float(p_correct),
         "p_select_above_mtd": p_above,
         "share_patients_at_mtd": shares[0],

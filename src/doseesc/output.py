@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from doseesc import __version__
-from doseesc.results import OperatingCharacteristics
+from doseesc.files import atomic_file, plain, write_text
+from doseesc.formatting import percent
+from doseesc.results import OperatingCharacteristics, json_ready
 
 MARKER = ".doseesc"
 """File that marks a folder written by doseesc (and so replaceable by the next run)."""
@@ -67,10 +69,46 @@ def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None)
         )
         total = f"{ev.mean_total:.3f}" + (f" ± {ev.sd_total / np.sqrt(oc.n_trials):.3f}" if se else "")
         lines.append(f"{name} per trial, by dose: {per_dose}; in total: {total}")
-    if oc.p_switch is not None:
-        switch = ", ".join(f"{names[d]}: {q:.3f}" for d, q in enumerate(oc.p_switch) if q > 0)
-        lines.append(f"accelerated phase: {oc.mean_accelerated:.3f} patients; ends at dose {switch}")
+    for key, value in _estimates(oc.extras):
+        se = oc.extras.get(f"se_{key}")
+        if isinstance(value, list):
+            per_dose = ", ".join(f"{names[d]}: {q:.3f}" for d, q in enumerate(value) if q > 0)
+            lines.append(f"{key.replace('_', ' ')}, by dose: {per_dose}")
+        else:
+            lines.append(f"{key.replace('_', ' ')}: {pm(value, se) if se is not None else f'{value:.3f}'}")
+    if oc.metrics is not None:
+        lines.extend(format_metrics(oc.metrics, names))
     return "\n".join(lines)
+
+
+def _estimates(figures: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The estimates among a result's figures (their ``se_`` and ``sd_`` companions left out)."""
+    return [(k, v) for k, v in figures.items() if not k.startswith(("se_", "sd_"))]
+
+
+def format_metrics(m: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """Lines for the metrics against a target (:mod:`doseesc.metrics`), with standard errors when
+    simulated."""
+
+    def pm(key: str, value: float | None = None, se: float | None = None) -> str:
+        value = m[key] if value is None else value
+        se = m.get(f"se_{key}") if se is None else se
+        return f"{value:.3f}" + ("" if se is None else f" ± {se:.3f}")
+
+    band = "" if m["target_band"] is None else f", acceptable {m['target_band'][0]:g}-{m['target_band'][1]:g}"
+    mtd = "none (every dose above the band)" if m["true_mtd"] is None else names[m["true_mtd"]]
+    se_k = m.get("se_p_total_dlt_at_least") or [None] * len(m["p_total_dlt_at_least"])
+    at_least = ", ".join(
+        f">={k}: {pm('', q, e)}"
+        for k, (q, e) in enumerate(zip(m["p_total_dlt_at_least"], se_k, strict=True), 1)
+    )
+    return [
+        f"target P(DLT) {m['target']:g}{band}; true MTD: dose {mtd}",
+        f"P(correct selection) {pm('p_correct')}; P(selecting above the MTD) {pm('p_select_above_mtd')}",
+        f"share of patients at the MTD {pm('share_patients_at_mtd')}, "
+        f"above {pm('share_patients_above_mtd')}, below {pm('share_patients_below_mtd')}",
+        f"P(total DLTs): {at_least}",
+    ]
 
 
 def format_events(r) -> str:
@@ -91,7 +129,7 @@ def format_courses(r) -> str:
         f"patients: {r.mean_patients:.2f} ± {r.se_mean_patients:.2f}; courses per patient: "
         f"{r.mean_courses_per_patient:.2f} ± {r.se_mean_courses_per_patient:.2f}",
         "worst grade over courses: "
-        + ", ".join(f"{g}: {100 * w:.1f}% ± {100 * se:.1f}" for g, w, se in grades),
+        + ", ".join(f"{g}: {percent(w, '.1f')} ± {100 * se:.1f}" for g, w, se in grades),
     ]
     if r.options.low_level:
         lines.append(
@@ -123,7 +161,7 @@ def format_run(res) -> str:
     head.append(f"doses{unit}: {doses}; toxicity model: {model}; seed {res.seed}")
     if tox.band is not None:
         band = ", ".join(
-            f"{lab}: {_pct(m)} [{_pct(lo)}, {_pct(hi)}]"
+            f"{lab}: {percent(m)} [{percent(lo)}, {percent(hi)}]"
             for lab, m, lo, hi in zip(
                 tox.labels, tox.band.median, tox.band.lower, tox.band.upper, strict=True
             )
@@ -133,10 +171,6 @@ def format_run(res) -> str:
     for engine, result in res.results.items():
         blocks.append(f"[{engine}]\n" + format_result(engine, result, tox.labels))
     return "\n\n".join(blocks)
-
-
-def _pct(p: float) -> str:
-    return f"{100 * p:.0f}%" if p >= 0.095 else f"{100 * p:.1f}%"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,8 +202,9 @@ def staged_folder(out: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the results folder is not
-        (tmp / MARKER).write_text(
-            f"Written by doseesc {__version__}. The next run with this folder as --out replaces it whole.\n"
+        write_text(
+            tmp / MARKER,
+            f"Written by doseesc {__version__}. The next run with this folder as --out replaces it whole.\n",
         )
         yield tmp
         _replace(tmp, out)
@@ -217,11 +252,13 @@ def _replace(tmp: Path, out: Path) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(_finite(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    """``data`` as indented JSON (numpy values as plain numbers, undefined ones as null)."""
+    write_text(path, json.dumps(json_ready(plain(data)), indent=1, allow_nan=False) + "\n")
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    """A CSV table; an undefined number is an empty cell."""
+    with atomic_file(path, newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         for row in rows:
@@ -234,20 +271,6 @@ def _cell(v: Any) -> Any:
     if isinstance(v, float | np.floating):
         return "" if not math.isfinite(v) else repr(float(v))
     return v
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _finite(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def save_figure(fig, folder: Path, stem: str) -> list[str]:
@@ -326,9 +349,19 @@ def summary_rows(engine: str, result: Any) -> list[list[Any]]:
         rows.append(
             [engine, f"mean_total[{name}]", ev.mean_total, None if n is None else ev.sd_total / n**0.5]
         )
-    if oc.mean_accelerated is not None:
-        se = None if n is None or oc.sd_accelerated is None else oc.sd_accelerated / n**0.5
-        rows.append([engine, "mean_accelerated_patients", oc.mean_accelerated, se])
+    for key, value in _estimates(oc.extras):
+        if not isinstance(value, list):
+            rows.append([engine, key, value, oc.extras.get(f"se_{key}")])
+    for key, value in _estimates(oc.metrics or {}):
+        if key in ("target", "target_band", "true_mtd"):
+            continue
+        se = (oc.metrics or {}).get(f"se_{key}")
+        if isinstance(value, list):
+            rows += [
+                [engine, f"{key}[{k}]", q, None if se is None else se[k - 1]] for k, q in enumerate(value, 1)
+            ]
+        else:
+            rows.append([engine, key, value, se])
     if engine == "events":
         d = result.duration
         rows += [
@@ -365,7 +398,7 @@ def write_run(res, folder: Path) -> list[str]:
     s, tox = res.scenario, res.toxicity
     names = ["results.json", "scenario.toml"]
     write_json(folder / "results.json", res.to_dict())
-    (folder / "scenario.toml").write_text(s.text, encoding="utf-8")
+    write_text(folder / "scenario.toml", s.text)
 
     rows = [row for e in res.results for row in selection_rows(e, res.oc(e), tox)]
     write_csv(folder / "selection.csv", SELECTION_HEADER, rows)

@@ -3,8 +3,8 @@
 Each covariate is a normal distribution on its own scale (natural or log), truncated to the
 eligibility criteria; the covariates are tied together by a Gaussian copula (latent standard
 normals with an assumed correlation matrix, :data:`LATENT_CORRELATIONS`).  Every number says where
-it comes from: "Table 1" is Table 1 of the paper (``shared/seeds/003``, summarised in
-``shared/DOMAIN.md``); "assumption" is ours, since the paper does not publish it.
+it comes from: "Table 1" is Table 1 of the paper (Nevens et al., JHEP Reports 2021;3:100291; facts in
+``docs/sources.md``); "assumption" is ours, since the paper does not publish it.
 
 Calibration of the marginals.  The *parent* distributions (before screening) are fitted so that,
 once truncated to the HALPC eligibility criteria (MELD-Na <= 35, adults), their mean and SD equal
@@ -231,8 +231,9 @@ class Eligibility:
 
     @classmethod
     def nct05727722(cls) -> Eligibility:
-        """Adds the registry record's criteria (``shared/seeds/004``): age 18-65 years, weight > 40 kg
-        (a strict bound; continuous weights make it the same as >= 40)."""
+        """Adds the criteria of ClinicalTrials.gov registry record NCT05727722 (facts in
+        ``docs/sources.md``): age 18-65 years, weight > 40 kg (a strict bound; continuous weights
+        make it the same as >= 40)."""
         return cls(age_min=18.0, age_max=65.0, weight_min_kg=40.0)
 
 

@@ -11,6 +11,7 @@ from doseesc import __version__
 from doseesc.designs.base import DecisionTable, Design
 from doseesc.metrics import PatientSplit, Target, metrics
 from doseesc.stats import sd_from_sums as _sd
+from doseesc.tables import Tabular
 
 
 def dose_sums(table: DecisionTable, weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -44,7 +45,7 @@ class EventCounts:
 
 
 @dataclass(frozen=True, eq=False)
-class OperatingCharacteristics:
+class OperatingCharacteristics(Tabular):
     """Selection probabilities and expected counts of one design under one toxicity scenario.
 
     Counts are patients and DLTs per trial.  ``sd_*`` are the standard deviations across trials

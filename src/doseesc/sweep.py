@@ -22,10 +22,8 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,6 +34,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from doseesc.build import SIMULATION_ENGINES
+from doseesc.files import plain, write_text
 from doseesc.scenario import Scenario, ScenarioError, parse_data
 
 DEFAULT_CHUNK_TRIALS = 20_000
@@ -312,6 +311,7 @@ def run_unit(unit: Unit) -> dict[str, Any]:
             jobs=1,
             conduct=s.build_conduct() if engine == "events" else None,
             courses=s.course_options() if engine == "courses" else None,
+            target=s.design.target_spec(),
         )
         oc = getattr(result, "oc", result)
         rec: dict[str, Any] = {k: np.asarray(getattr(oc, k), dtype=float).tolist() for k in _OC_ARRAYS}
@@ -421,16 +421,8 @@ def table_rows(sweep: Sweep, merged: dict[int, dict[str, dict]]) -> tuple[list[s
                 for k in TABLE_TAIL[10:]:
                     if k not in cells:
                         cells[k] = r.get(k)
-                rows.append([c.index + 1, *axis_cells, *(_plain(cells[k]) for k in TABLE_TAIL)])
+                rows.append([c.index + 1, *axis_cells, *(plain(cells[k]) for k in TABLE_TAIL)])
     return header, rows
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.floating):
-        return float(v)
-    return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,20 +448,6 @@ class SweepOutcome:
     files: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _prepare(sweep: Sweep, out: Path) -> int:
@@ -507,7 +485,7 @@ def _prepare(sweep: Sweep, out: Path) -> int:
     (out / UNITS).mkdir(exist_ok=True)
     seed = sweep.seed if sweep.seed is not None else int(np.random.SeedSequence().entropy)
     state = {"digest": sweep.digest, "chunk_trials": sweep.chunk_trials, "seed": seed, "file": sweep.file}
-    _atomic_write(state_path, json.dumps(state, indent=1) + "\n")
+    write_text(state_path, json.dumps(state, indent=1) + "\n")
     return seed
 
 
@@ -635,7 +613,7 @@ def run_sweep(
             )
         else:
             payload = {"digest": sweep.digest, "seed": u.seed} | payload
-            _atomic_write(units_dir / f"{u.key}.json", json.dumps(payload) + "\n")
+            write_text(units_dir / f"{u.key}.json", json.dumps(payload) + "\n")
         show()
 
     show()
@@ -647,7 +625,7 @@ def run_sweep(
 
 def _finish(sweep: Sweep, outcome: SweepOutcome, units: list[Unit], figures: bool) -> None:
     from doseesc import __version__
-    from doseesc.output import write_csv
+    from doseesc.output import write_csv, write_json
 
     out = outcome.out
     per_combo: dict[int, list[dict | None]] = {}
@@ -662,10 +640,7 @@ def _finish(sweep: Sweep, outcome: SweepOutcome, units: list[Unit], figures: boo
         outcome.complete.append(i)
     header, rows = table_rows(sweep, merged)
     outcome.header, outcome.rows = header, rows
-    fd, tmp = tempfile.mkstemp(prefix=".sweep.csv.", dir=out)
-    os.close(fd)
-    write_csv(Path(tmp), header, rows)
-    os.replace(tmp, out / "sweep.csv")
+    write_csv(out / "sweep.csv", header, rows)
     files = ["sweep.csv", "sweep.json"]
     if figures and merged:
         files += _figures(sweep, merged, out)
@@ -705,13 +680,15 @@ def _finish(sweep: Sweep, outcome: SweepOutcome, units: list[Unit], figures: boo
         ],
         "files": sorted(files),
     }
-    from doseesc.output import _finite
-
-    _atomic_write(out / "sweep.json", json.dumps(_finite(manifest), indent=1, allow_nan=False) + "\n")
+    write_json(out / "sweep.json", manifest)
     outcome.files = sorted(files)
 
 
 def _figures(sweep: Sweep, merged: dict[int, dict[str, dict]], out: Path) -> list[str]:
+    """The selection figure of the complete combinations; the file names written."""
+    from doseesc.output import save_figure
+    from doseesc.plots.sweep import selection_figure
+
     combos = [c for c in sweep.combinations if c.index in merged]
     engines = list(dict.fromkeys(e for c in combos for e in c.scenario.run.engines))
     data = []
@@ -729,61 +706,12 @@ def _figures(sweep: Sweep, merged: dict[int, dict[str, dict]], out: Path) -> lis
                     )
                 )
         data.append((e, rows))
-    from doseesc.output import save_figure
-
-    fig = selection_figure(data, dose_labels(combos[0].scenario, len(data[0][1][0][1]) - 1))
-    fig.suptitle(f"Sweep {sweep.name}: P(selected as MTD) by dose, and mean patients per trial")
+    fig = selection_figure(
+        data,
+        dose_labels(combos[0].scenario, len(data[0][1][0][1]) - 1),
+        title=f"Sweep {sweep.name}: P(selected as MTD) by dose, and mean patients per trial",
+    )
     return save_figure(fig, out, "sweep_selection")
-
-
-def selection_figure(data, labels: Sequence[str]):
-    """Per engine, a heat map of P(selected) (rows: combinations; columns: doses, then none) beside
-    the mean patients per trial (with a 95% interval where simulated)."""
-    from matplotlib.figure import Figure
-
-    n_rows = max(len(rows) for _, rows in data)
-    width = max(len(r[1]) for _, rows in data for r in rows)
-    fig = Figure(figsize=(4.5 + 0.55 * width, 1.2 + (0.32 * n_rows + 0.9) * len(data)), layout="constrained")
-    grid = fig.add_gridspec(len(data), 2, width_ratios=(max(width, 2), 3))
-    for k, (engine, rows) in enumerate(data):
-        ax = fig.add_subplot(grid[k, 0])
-        m = np.full((len(rows), width), np.nan)
-        for i, (_, p, _, _) in enumerate(rows):
-            m[i, : len(p) - 1] = p[:-1]
-            m[i, -1] = p[-1]
-        image = ax.imshow(m, vmin=0, vmax=1, cmap="Blues", aspect="auto")
-        if len(rows) <= 40:
-            for (i, j), v in np.ndenumerate(m):
-                if np.isfinite(v):
-                    ax.text(
-                        j,
-                        i,
-                        f"{v:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                        color="white" if v > 0.6 else "black",
-                    )
-        cols = (
-            [*labels[: width - 1], "none"]
-            if len(labels) == width - 1
-            else [*map(str, range(1, width)), "none"]
-        )
-        ax.set_xticks(range(width), cols, fontsize=8)
-        ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
-        ax.set_title(f"{engine}: P(selected as MTD)", fontsize=9)
-        ax.set_xlabel("dose", fontsize=8)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        bx = fig.add_subplot(grid[k, 1])
-        y = np.arange(len(rows))
-        means = np.array([r[2] for r in rows])
-        se = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=float)
-        bx.barh(y, means, color="0.7", xerr=None if np.all(np.isnan(se)) else 1.96 * np.nan_to_num(se))
-        bx.set_yticks(y, [])
-        bx.set_ylim(len(rows) - 0.5, -0.5)
-        bx.set_title(f"{engine}: mean patients per trial", fontsize=9)
-        bx.tick_params(labelsize=8)
-    return fig
 
 
 def format_summary(outcome: SweepOutcome, sweep: Sweep) -> str:

@@ -51,6 +51,9 @@ class AcceleratedTitration(CommonDesign):
     deescalate: bool = False
     expand_top: bool = False
     label: str = "accelerated titration"
+    intrapatient: bool = False
+    """Whether patients escalate between courses by default (the course engine's default):
+    Simon et al.'s designs 2-4 do, the NCT05727722 hybrid gives one administration."""
 
     fields = FIELDS
 
@@ -60,25 +63,27 @@ class AcceleratedTitration(CommonDesign):
         check_int("grade2_trigger", self.grade2_trigger, 1, 2)
 
     @classmethod
-    def simon(cls, design: int, n_doses: int, *, deescalate: bool = False, expand_top: bool = False):
-        """Simon et al.'s design 2, 3 or 4 on a ladder of 40% steps (design 1 is the plain 3+3)."""
+    def simon(cls, design: int, n_doses: int, **options: Any) -> AcceleratedTitration | APlusB:
+        """Simon et al.'s design 2, 3 or 4 on a ladder of 40% steps (design 1 is the plain 3+3);
+        ``options``: ``deescalate``, ``expand_top`` and the common parameters."""
         if design == 1:
-            return APlusB(n_doses, deescalate=deescalate, expand_top=expand_top)
+            return APlusB(n_doses, **options)
         if design not in (2, 3, 4):
             raise ValueError(f"design must be 1, 2, 3 or 4, got {design}")
         return cls(
             n_doses,
             step=1 if design == 2 else 2,
             any_course=design == 4,
-            deescalate=deescalate,
-            expand_top=expand_top,
             label=f"atd{design}",
+            intrapatient=True,
+            **options,
         )
 
     @classmethod
-    def nct05727722(cls, n_doses: int = 4) -> AcceleratedTitration:
-        """The registry trial's hybrid: one-level steps, then 3+3 with its MTD rule (DOMAIN.md)."""
-        return cls(n_doses, step=1, deescalate=True, expand_top=True, label="nct05727722")
+    def nct05727722(cls, n_doses: int = 4, **common: Any) -> AcceleratedTitration:
+        """The registry trial's hybrid: one-level steps, then 3+3 with its MTD rule (<= 1 DLT in
+        >= 6 patients, both 3+3 options on); ``common``: the common parameters."""
+        return cls(n_doses, step=1, deescalate=True, expand_top=True, label="nct05727722", **common)
 
     @property
     def name(self) -> str:

@@ -35,6 +35,7 @@ from doseesc.engines.parallel import map_chunks, reported, split_blocks
 from doseesc.metrics import PatientSplit, Target
 from doseesc.results import OperatingCharacteristics
 from doseesc.streams import TrialStreams
+from doseesc.tables import Tabular
 
 GRADES = ("0-1", "2", "3", "4")
 
@@ -92,7 +93,7 @@ class _Tally:
 
 
 @dataclass(frozen=True, eq=False)
-class CourseResult:
+class CourseResult(Tabular):
     """Operating characteristics (first-course design decisions) and per-patient course outcomes.
 
     ``worst_grade`` is the fraction of patients whose worst grade over their courses was 0-1, 2, 3

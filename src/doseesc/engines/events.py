@@ -60,6 +60,7 @@ from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics, json_ready
 from doseesc.streams import TrialStreams
+from doseesc.tables import Tabular
 
 BLOCK_TRIALS = 256
 """Trials per block, the unit of randomness (part of what a seed means: do not change lightly)."""
@@ -606,7 +607,7 @@ class DurationSummary(Summary):
 
 
 @dataclass(frozen=True, eq=False)
-class EventsResult:
+class EventsResult(Tabular):
     """The events engine's answer: the design's operating characteristics and the conduct figures.
 
     ``counts[name]`` summarises patients per trial (:data:`COUNTS`), up to the final decision:

@@ -1,9 +1,9 @@
 """The HALPC severe-bleeding model, calibrated to the phase II sentinel findings.
 
-Source: Nevens et al., JHEP Reports 2021;3:100291 (``shared/seeds/003``; facts in
-``shared/DOMAIN.md``), "the paper" below.  HALPC express tissue factor; in cirrhosis the reservoir
-of procoagulant factors is already depleted, so a large cell dose can consume it and cause bleeding
-(paper, Discussion).  Hence the per-infusion probability of severe bleeding
+Source: Nevens et al., JHEP Reports 2021;3:100291 (facts in ``docs/sources.md``), "the paper"
+below.  HALPC express tissue factor; in cirrhosis the reservoir of procoagulant factors is already
+depleted, so a large cell dose can consume it and cause bleeding (paper, Discussion).  Hence the
+per-infusion probability of severe bleeding
 
     logit p = intercept + slope * ln(L / 1e6 cells/kg) + coagulation_effect * score
 
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from doseesc.formatting import percent
 from doseesc.models.logistic import CovariateTerm, LogisticRisk, NormalPrior, Posterior, fit_posterior
 from doseesc.models.mechanisms import MechanismModel, Regimen
 from doseesc.models.units import Dose, DoseLevels
@@ -442,16 +443,14 @@ def halpc_bleeding_model(
     )
 
 
-def _percent(x: float) -> str:
-    """Two significant digits (whole percent from 10% up)."""
-    return f"{100 * x:.0f}%" if x >= 0.095 else f"{100 * x:#.2g}%"
-
-
 def format_calibration(calibrations: Sequence[HalpcCalibration], width: int = 100) -> str:
     """Plain-text report of calibrations (e.g. one per prior), as printed by the command line."""
 
     def wrap(text: str) -> list[str]:
         return textwrap.wrap(text, width, subsequent_indent="    ")
+
+    def risk(p: float) -> str:  # two significant digits: the low doses' risks differ by orders of magnitude
+        return percent(p, small="significant")
 
     lines = wrap(
         "HALPC severe-bleeding model: logit P(bleed per infusion) = intercept + slope x ln(load / 1e6 "
@@ -460,7 +459,7 @@ def format_calibration(calibrations: Sequence[HalpcCalibration], width: int = 10
         "platelets), SD 1 in the population."
     )
     for cal in calibrations:
-        pct = f"{100 * cal.level:g}%"
+        pct = percent(cal.level, "g")
         lines += ["", *wrap(f"Prior {cal.prior.name}: {cal.prior.description}.")]
         lines.append(f"Data (cohort assumption {cal.cohorts!r}):")
         for r in cal.records:
@@ -475,7 +474,7 @@ def format_calibration(calibrations: Sequence[HalpcCalibration], width: int = 10
         ]
         for i, d in enumerate(cal.doses):
             cells = [
-                f"{_percent(s.median[i])} [{_percent(s.lower[i])}, {_percent(s.upper[i])}]"
+                f"{risk(s.median[i])} [{risk(s.lower[i])}, {risk(s.upper[i])}]"
                 for s in (cal.typical, cal.population)
             ]
             lines.append(f"  {d / 1e6:>19g}  {cells[0]:<25}  {cells[1]}")

@@ -1,7 +1,7 @@
 """Dose-risk curve of the calibrated HALPC bleeding model, with its credible band.
 
 Object-oriented matplotlib on the Agg canvas (no pyplot state): the function returns a ``Figure``;
-save it with ``fig.savefig(path)``.
+write it with :func:`doseesc.plots.write_figure`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from doseesc.formatting import percent
 from doseesc.models.halpc import HalpcCalibration
 
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
@@ -38,7 +39,7 @@ def plot_calibration(
     x = grid / 1e6
     for cal, colour in zip(calibrations, COLOURS, strict=False):
         typical, population = cal.risk(grid)
-        pct = f"{100 * cal.level:g}%"
+        pct = percent(cal.level, "g")
         ax.fill_between(x, population.lower, population.upper, color=colour, alpha=0.18, linewidth=0)
         ax.plot(x, population.median, color=colour, label=f"{cal.prior.name}: population median, {pct} band")
         ax.plot(

@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
+from doseesc.formatting import percent
+from doseesc.models.band import Band
+
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 _NONE_GAP = 0.6
 """Extra space on the x axis between the top dose and "none"."""
@@ -97,7 +100,7 @@ def plot_selection(
     ticks = list(labels)
     if p_dlt is not None:
         sep = "  " if many else "\n"
-        ticks = [f"{lab}{sep}{_percent(p)}" for lab, p in zip(labels, p_dlt, strict=True)]
+        ticks = [f"{lab}{sep}{percent(p, small='bounded')}" for lab, p in zip(labels, p_dlt, strict=True)]
     _selection_axes(ax, ticks, series, annotate=len(series) <= 2 and n <= 10)
     if many:
         ax.tick_params(axis="x", labelrotation=90, labelsize=7.5)
@@ -110,22 +113,12 @@ def plot_selection(
         handles, names = [], []
     if any(s.lower is not None for s in series):
         handles.append(Line2D([], [], color="black", marker="_", ms=8, lw=0.9, ls="-"))
-        names.append(f"{100 * level:g}% interval (Wilson)\nof a simulated estimate")
+        names.append(f"{percent(level, 'g')} interval (Wilson)\nof a simulated estimate")
     if handles:
         ax.legend(handles, names, loc="best", fontsize=8, frameon=True, framealpha=0.9, edgecolor="none")
     if title:
         ax.set_title(title, loc="left", fontsize=10)
     return fig
-
-
-@dataclass(frozen=True)
-class Band:
-    """Posterior median and credible bounds per dose level, with a description."""
-
-    label: str
-    median: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
 
 
 def plot_dose_toxicity(
@@ -174,7 +167,7 @@ def plot_dose_toxicity(
         if n > 12:
             break
         ax.annotate(
-            _percent(p),
+            percent(p, small="bounded"),
             (xi, p),
             xytext=(0, 8),
             textcoords="offset points",
@@ -256,7 +249,9 @@ def plot_comparison(items: Sequence[ComparisonItem], *, title: str | None = None
         top0, bottom0 = top0 or top, bottom0 or bottom
         ticks = list(it.labels)
         if it.p_dlt is not None:
-            ticks = [f"{lab}\n{_percent(p)}" for lab, p in zip(it.labels, it.p_dlt, strict=True)]
+            ticks = [
+                f"{lab}\n{percent(p, small='bounded')}" for lab, p in zip(it.labels, it.p_dlt, strict=True)
+            ]
         _selection_axes(top, ticks, [it.selection], annotate=len(it.labels) <= 8)
         top.set_title(f"{it.name}\n{it.subtitle}", fontsize=9, loc="left")
         x = np.arange(len(it.labels))
@@ -287,13 +282,6 @@ def plot_comparison(items: Sequence[ComparisonItem], *, title: str | None = None
     if title:
         fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     return fig
-
-
-def _percent(p: float) -> str:
-    """A probability as a short percentage (one decimal below 10%)."""
-    if p >= 0.095:
-        return f"{100 * p:.0f}%"
-    return f"{100 * p:.1f}%" if p >= 0.001 else ("0%" if p == 0 else "<0.1%")
 
 
 def wilson(p: np.ndarray, n: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

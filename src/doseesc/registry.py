@@ -1,0 +1,324 @@
+"""One registry of designs, toxicity models and engines, with their typed parameters.
+
+Everything that names a design's settings is derived from here: the command line's options
+(``--design NAME`` and one option per parameter, ``--max-n``), the keys of a scenario file's
+``[design]`` table (``max_n``), the schema section of ``docs/scenarios.md`` (:func:`design_schema`)
+and the validation messages (:meth:`Param.convert`).  Adding a design is its rule file plus one
+:func:`register_design` call::
+
+    register_design("toy", Toy, (Param("cohort_size", "int", 1, low=1, high=6, help="patients per cohort"),),
+                    help="escalate on 0/1, stay on 1/1, stop on 2 DLTs at a dose")
+
+``Toy(n_doses, **parameters)`` must return a :class:`~doseesc.designs.base.Design`.  Every design
+also accepts the common parameters (:data:`COMMON`) unless registered with ``common=False``, and
+every scenario the target (:data:`TARGET`), which the engines use for the metrics of
+:mod:`doseesc.metrics`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["bool", "int", "float", "probability", "interval", "str"]
+
+
+class ParamError(ValueError):
+    """An invalid value for a parameter; the message says what is allowed (the caller names where)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed parameter: its scenario key ``name`` (the command-line option is ``--name`` with
+    dashes), kind, default, allowed range or choices, and one line of help."""
+
+    name: str
+    kind: Kind
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    fixed: Any = None
+    """A value the design always has: giving it is allowed, giving another is an error."""
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def allowed(self) -> str:
+        """What the parameter accepts, in words (used in every message about it)."""
+        if self.fixed is not None:
+            return f"{_show(self.fixed)}, or leave it out (the design always has it)"
+        if self.kind == "bool":
+            return "true or false"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "interval":
+            return "two probabilities [lo, hi] with lo <= target <= hi"
+        if self.kind == "probability":
+            return "a probability strictly between 0 and 1"
+        word = "an integer" if self.kind == "int" else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{word} from {_show(self.low)} to {_show(self.high)}"
+        if self.low is not None:
+            return f"{word} >= {_show(self.low)}"
+        return word
+
+    def convert(self, value: Any, *, text: bool = False) -> Any:
+        """``value`` (from TOML, or with ``text`` a command-line string) as this parameter's type,
+        or :class:`ParamError` saying what is allowed."""
+        if text and isinstance(value, str) and self.kind != "str":
+            value = _from_text(value, self.kind)
+        ok, out = _CONVERT[self.kind](value, self)
+        if not ok:
+            raise ParamError(f"got {_show(value)}; allowed: {self.allowed()}")
+        if self.fixed is not None and out != self.fixed:
+            raise ParamError(f"got {_show(value)}; allowed: {self.allowed()}")
+        return out
+
+    def describe(self) -> str:
+        """One line for help texts and the schema: help, allowed values, default."""
+        default = "" if self.default is None else f" (default {_show(self.default)})"
+        return f"{self.help}; {self.allowed()}{default}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value) if not isinstance(value, int | float | list | tuple) else str(value)
+
+
+def _from_text(text: str, kind: str) -> Any:
+    text = text.strip()
+    if kind == "bool":
+        return {"true": True, "false": False, "yes": True, "no": False}.get(text.lower(), text)
+    if kind == "interval":
+        parts = [p for p in text.replace(" ", "").split(",") if p]
+        try:
+            return [float(p) for p in parts]
+        except ValueError:
+            return text
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        return text
+
+
+def _bool(v: Any, p: Param) -> tuple[bool, Any]:
+    return isinstance(v, bool), v
+
+
+def _number(v: Any, p: Param) -> tuple[bool, Any]:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False, v
+    if p.kind == "int" and not (isinstance(v, int) or float(v).is_integer()):
+        return False, v
+    v = int(v) if p.kind == "int" else float(v)
+    if not math.isfinite(v):
+        return False, v
+    if p.kind == "probability" and not 0.0 < v < 1.0:
+        return False, v
+    in_range = (p.low is None or v >= p.low) and (p.high is None or v <= p.high)
+    return in_range, v
+
+
+def _interval(v: Any, p: Param) -> tuple[bool, Any]:
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        return False, v
+    ok = all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1 for x in v)
+    return ok and v[0] <= v[1], tuple(float(x) for x in v) if ok else v
+
+
+def _str(v: Any, p: Param) -> tuple[bool, Any]:
+    return isinstance(v, str) and (not p.choices or v in p.choices), v
+
+
+_CONVERT: dict[str, Callable[[Any, Param], tuple[bool, Any]]] = {
+    "bool": _bool,
+    "int": _number,
+    "float": _number,
+    "probability": _number,
+    "interval": _interval,
+    "str": _str,
+}
+
+COMMON = (
+    Param("start_dose", "int", 0, low=0, help="index of the first cohort's dose (0 = lowest)"),
+    Param("max_n", "int", None, low=1, high=10_000, help="maximum patients per trial (none if left out)"),
+    Param(
+        "stop_n_at_dose",
+        "int",
+        None,
+        low=1,
+        high=10_000,
+        help="stop, selecting it, before a cohort whose dose already holds this many patients",
+    ),
+)
+"""Parameters every design accepts (:class:`~doseesc.designs.common.CommonDesign`)."""
+
+TARGET = (
+    Param("target", "probability", None, help="target P(DLT) at the MTD, for the metrics against a target"),
+    Param("target_band", "interval", None, help="acceptable band of P(DLT) around the target, [lo, hi]"),
+)
+"""The target and its band: not design parameters, but named with the design (``[design]``)."""
+
+
+@dataclass(frozen=True)
+class DesignEntry:
+    """A registered design: ``factory(n_doses, **parameters)`` builds it."""
+
+    name: str
+    factory: Callable[..., Any]
+    params: tuple[Param, ...]
+    help: str = ""
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def build(self, n_doses: int, values: Mapping[str, Any] | None = None) -> Any:
+        """The design over ``n_doses`` levels with ``values`` (converted; defaults for the rest).
+        A value the factory refuses becomes a :class:`ParamError` naming the parameter."""
+        values = dict(values or {})
+        kwargs = {}
+        for p in self.params:
+            if p.name in values and values[p.name] is not None:
+                kwargs[p.name] = p.convert(values[p.name])
+            elif p.fixed is None and p.default is not None:
+                kwargs[p.name] = p.default
+        unknown = set(values) - {p.name for p in self.params}
+        if unknown:
+            raise ParamError(f"{sorted(unknown)} not parameters of design {self.name}")
+        return self.factory(n_doses, **kwargs)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered toxicity model or engine: its name, typed parameters and help."""
+
+    name: str
+    params: tuple[Param, ...] = ()
+    help: str = ""
+    simulates: bool = False
+    """Engines: whether it simulates trials (takes a number of trials and a seed)."""
+
+
+@dataclass
+class Registry:
+    designs: dict[str, DesignEntry] = field(default_factory=dict)
+    models: dict[str, Entry] = field(default_factory=dict)
+    engines: dict[str, Entry] = field(default_factory=dict)
+
+
+REGISTRY = Registry()
+
+
+def register_design(
+    name: str,
+    factory: Callable[..., Any],
+    params: Sequence[Param] = (),
+    *,
+    help: str = "",
+    common: bool = True,
+) -> DesignEntry:
+    """Make ``factory`` available as design ``name`` to the command line, scenario files and sweeps.
+    Registering a name again replaces the entry."""
+    own = tuple(params)
+    clash = {p.name for p in own} & {p.name for p in (*COMMON, *TARGET)} | ({"name"} & {p.name for p in own})
+    if clash:
+        raise ValueError(f"design {name}: parameter names {sorted(clash)} are reserved")
+    entry = DesignEntry(name, factory, own + (COMMON if common else ()), help)
+    REGISTRY.designs[name] = entry
+    return entry
+
+
+def _builtin() -> None:
+    import doseesc.designs.catalog  # noqa: F401  (registers the package's designs)
+
+
+def design(name: str) -> DesignEntry:
+    """The entry of design ``name``, or :class:`ParamError` with the nearest names."""
+    _builtin()
+    try:
+        return REGISTRY.designs[name]
+    except KeyError:
+        raise ParamError(f'"{name}" is not a design{suggest(name, REGISTRY.designs)}') from None
+
+
+def design_names() -> tuple[str, ...]:
+    _builtin()
+    return tuple(REGISTRY.designs)
+
+
+def design_params() -> dict[str, Param]:
+    """Every design parameter by name (the union over designs: one command-line option each)."""
+    _builtin()
+    out: dict[str, Param] = {}
+    for entry in REGISTRY.designs.values():
+        for p in entry.params:
+            out.setdefault(p.name, p)
+    return out
+
+
+def suggest(
+    word: str, allowed: Sequence[str] | Mapping[str, Any], aliases: Mapping[str, str] | None = None
+) -> str:
+    """``"; did you mean X?"`` for the nearest allowed word (or alias), then the allowed words."""
+    allowed = list(allowed)
+    near = (aliases or {}).get(word) or next(iter(difflib.get_close_matches(word, allowed, 1, 0.6)), None)
+    hint = f"; did you mean {near}?" if near else ""
+    return f"{hint} allowed: {', '.join(allowed)}"
+
+
+def design_schema() -> str:
+    """The ``[design]`` section of ``docs/scenarios.md``, generated from the registry."""
+    _builtin()
+    lines = [
+        "| design | what it is | parameters |",
+        "| --- | --- | --- |",
+    ]
+    for e in REGISTRY.designs.values():
+        own = [p for p in e.params if p not in COMMON]
+        params = ", ".join(f"`{p.name}`" for p in own) or "(the common ones only)"
+        lines.append(f"| `{e.name}` | {e.help} | {params} |")
+    lines += ["", "| key | allowed | what it does |", "| --- | --- | --- |"]
+    lines.append(f"| `name` | one of {', '.join(f'`{n}`' for n in REGISTRY.designs)} | the design |")
+    for p in (*design_params().values(), *TARGET):
+        default = "" if p.default is None else f" (default {_show(p.default)})"
+        lines.append(f"| `{p.name}` | {p.allowed()}{default} | {p.help} |")
+    return "\n".join(lines)
+
+
+def register_engine(name: str, help: str, *, simulates: bool) -> Entry:
+    """Name an engine (its dispatch lives in :func:`doseesc.build.run_engine`)."""
+    REGISTRY.engines[name] = entry = Entry(name, (), help, simulates)
+    return entry
+
+
+def register_model(name: str, help: str, params: Sequence[Param] = ()) -> Entry:
+    """Name a toxicity model (its construction lives in :func:`doseesc.build.make_model`)."""
+    REGISTRY.models[name] = entry = Entry(name, tuple(params), help)
+    return entry
+
+
+register_engine(
+    "exact", "every cohort outcome enumerated with its probability (exact figures)", simulates=False
+)
+register_engine(
+    "mc", "vectorized Monte Carlo, millions of trials per second, with standard errors", simulates=True
+)
+register_engine(
+    "courses", "Monte Carlo over several courses per patient, intrapatient escalation", simulates=True
+)
+register_engine("events", "discrete-event simulation in calendar time (simpy)", simulates=True)
+register_model("table", "one true P(DLT) per dose level (optionally grade-2 and grade-4 probabilities)")
+register_model("latent", "Simon et al.'s (1997) latent toxicity model over courses")
+register_model("logistic", "logistic P(DLT) in log dose with patient covariates")
+register_model("halpc-bleeding", "the HALPC severe-bleeding model calibrated to the sentinel findings")
