@@ -288,3 +288,62 @@ def test_bad_model_input_is_one_line_exit_2(capsys, args, words):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+
+
+METRIC_KEYS = (
+    "p_correct",
+    "p_select_above_mtd",
+    "share_patients_at_mtd",
+    "share_patients_above_mtd",
+    "share_patients_below_mtd",
+)
+
+
+@pytest.mark.parametrize("band", [None, "0.2,0.3"])
+def test_target_metrics_on_the_command_line_equal_the_oracle_path_enumeration(capsys, band):
+    """``--target 0.25 --engine exact --json`` against the metrics summed over every trial path in
+    exact rational arithmetic (tests/oracle.py, independent of doseesc); Monte Carlo within 4 SE."""
+    from oracle import exact_oracle, oracle_metrics
+
+    extra = () if band is None else ("--target-band", band)
+    out = run_json(capsys, "--p-tox", P6, "--target", "0.25", *extra, "--engine", "exact")
+    p = P6.split(",")
+    truth = oracle_metrics(exact_oracle(p), p, "0.25", None if band is None else tuple(band.split(",")))
+    assert out["target"] == 0.25 and out["true_mtd"] == truth["true_mtd"] == 2
+    for key in METRIC_KEYS:
+        assert out[key] == pytest.approx(float(truth[key]), abs=1e-12), key
+    np.testing.assert_allclose(
+        out["p_total_dlt_at_least"], [float(q) for q in truth["p_total_dlt_at_least"]], atol=1e-12
+    )
+    mc = run_json(
+        capsys,
+        "--p-tox",
+        P6,
+        "--target",
+        "0.25",
+        *extra,
+        "--engine",
+        "mc",
+        "--trials",
+        "100000",
+        "--seed",
+        "9",
+    )
+    for key in METRIC_KEYS:
+        assert abs(mc[key] - out[key]) <= 4 * mc[f"se_{key}"], key
+    at_least = np.array(mc["p_total_dlt_at_least"]) - out["p_total_dlt_at_least"]
+    assert np.all(np.abs(at_least) <= 4 * np.array(mc["se_p_total_dlt_at_least"]) + 1e-12)
+
+
+def test_a_plus_b_designs_from_the_command_line(capsys):
+    four = run_json(capsys, "--p-tox", P6, "--engine", "exact")
+    assert main(["simulate", "--design", "4+4", "--p-tox", P6, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["design"] == "4+4" and out["mean_total_n"] > four["mean_total_n"]
+    args = ["simulate", "--design", "a+b", "--p-tox", P6, "--a", "4", "--b", "4", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["p_select"] == out["p_select"]
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--design", "a+b", "--p-tox", P6, "--a", "13"])
+    assert info.value.code == 2
+    assert "--a: got 13; allowed: an integer from 1 to 12" in capsys.readouterr().err

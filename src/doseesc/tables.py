@@ -14,6 +14,8 @@ design's extra figures appear without code here:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 SKIP = ("version", "total_n_distribution", "log", "conduct")
@@ -86,3 +88,44 @@ class Tabular:
         """One row of trial-level figures: no selection, totals, metrics against the target,
         duration (events engine), with their standard errors where simulated."""
         return summary_frame(self.to_dict())
+
+
+RESULT_FILES = ("results.json", "comparison.json", "sweep.csv")
+"""What a ``doseesc run``, ``compare`` and ``sweep`` folder holds, in that order of lookup."""
+
+
+def read_results(path: str | Path) -> Any:
+    """A ``doseesc run``, ``compare`` or ``sweep`` results folder (or its ``results.json``,
+    ``comparison.json`` or ``sweep.csv``) as one tidy pandas DataFrame: one row per scenario (or
+    sweep combination), engine and dose, with the trial-level figures as columns (repeated on the
+    rows of one result), as in ``sweep.csv``."""
+    import pandas as pd
+
+    path = Path(path)
+    file = next((path / name for name in RESULT_FILES if (path / name).is_file()), path)
+    if not file.is_file() or file.name not in RESULT_FILES:
+        raise ValueError(f"{path}: not a doseesc results folder; expected one of {', '.join(RESULT_FILES)}")
+    if file.name == "sweep.csv":
+        return pd.read_csv(file)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{file}: cannot be read as doseesc results ({exc})") from None
+    runs = data["scenarios"] if file.name == "comparison.json" else [data]
+    return pd.concat([_run_frame(run) for run in runs], ignore_index=True)
+
+
+def _run_frame(run: dict[str, Any]) -> Any:
+    """The tidy rows of one scenario run's JSON (``results.json``)."""
+    import pandas as pd
+
+    name = run["scenario"]["name"]
+    labels = run["toxicity"]["dose_labels"]
+    frames = []
+    for result in run["engines"].values():
+        doses = dose_frame(result, scenario=name)
+        doses.insert(doses.columns.get_loc("dose") + 1, "dose_label", labels)
+        _, trial = split(result)
+        trial = {k: v for k, v in trial.items() if k not in doses.columns}
+        frames.append(doses.assign(**trial))
+    return pd.concat(frames, ignore_index=True)

@@ -169,7 +169,7 @@ class DecisionTable:
             if np.array_equal(best, longest[: self.n_live]):
                 return int(longest[0])
             longest[: self.n_live] = best
-        raise ValueError("the design's state graph has a cycle: a trial could run forever")
+        raise ValueError("the design's state graph has a cycle: a trial could run forever (give it a max_n)")
 
 
 def _possible_outcomes(
@@ -291,7 +291,10 @@ def compile_design(design: Design) -> DecisionTable:
                 fresh.append(row)
             uniq_ids[j] = ids[key]
         if len(ids) > MAX_STATES:
-            raise ValueError(f"{design.name} over {design.n_doses} doses has more than {MAX_STATES} states")
+            raise ValueError(
+                f"{design.name} over {design.n_doses} doses has more than {MAX_STATES:,} states; a rule "
+                "whose trials need not end (no max_n) has infinitely many"
+            )
         target[~stopped] = uniq_ids[inverse.ravel()]
 
         table = np.full((frontier.shape[0], n_codes), _NO_OUTCOME, dtype=np.int64)
