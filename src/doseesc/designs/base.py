@@ -239,10 +239,67 @@ def with_limits(design: Design) -> Design:
     return design if max_n is None and stop_n is None else _Limited(design, max_n, stop_n)
 
 
+class _Collision(Exception):
+    """Two different states share a hash (about one chance in 10^6 for a million states)."""
+
+
+class _StateIndex:
+    """Ids of the states found so far, looked up a whole batch at a time.
+
+    Rows are found by a 64-bit hash (vectorized) and every match is checked against the stored
+    row, so a hash collision is detected (:class:`_Collision`) rather than merging two states.  New
+    states get consecutive ids in lexicographic order of their fields within a batch.
+    """
+
+    _MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+    def __init__(self, width: int, salt: int) -> None:
+        self.ids: dict[int, int] = {}
+        self.rows = np.empty((1024, width), dtype=np.int64)
+        self.n = 0
+        self.salt = np.uint64(0x9E3779B97F4A7C15 ^ salt)
+
+    def _hash(self, rows: np.ndarray) -> np.ndarray:
+        h = np.full(rows.shape[0], self.salt, dtype=np.uint64)
+        for column in rows.T.astype(np.uint64):  # negative values wrap, which is fine for a hash
+            h = (h ^ column) * self._MIX
+            h ^= h >> np.uint64(31)
+        return h
+
+    def find_or_add(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of ``live``'s rows, and the rows that were new (in id order)."""
+        keys, first, inverse = np.unique(self._hash(live), return_index=True, return_inverse=True)
+        rep = live[first]
+        if not np.array_equal(rep[inverse.ravel()], live):
+            raise _Collision
+        found = np.fromiter((self.ids.get(k, -1) for k in keys.tolist()), np.int64, keys.shape[0])
+        known = found >= 0
+        if not np.array_equal(self.rows[found[known]], rep[known]):
+            raise _Collision
+        new = np.flatnonzero(~known)
+        new = new[np.lexsort(rep[new].T[::-1])]
+        found[new] = self.n + np.arange(new.shape[0])
+        self.ids.update(zip(keys[new].tolist(), found[new].tolist(), strict=True))
+        while self.n + new.shape[0] > self.rows.shape[0]:
+            self.rows = np.concatenate([self.rows, np.empty_like(self.rows)])
+        self.rows[self.n : self.n + new.shape[0]] = rep[new]
+        self.n += new.shape[0]
+        return found[inverse.ravel()], rep[new]
+
+
 @lru_cache(maxsize=64)
 def compile_design(design: Design) -> DecisionTable:
     """Tabulate ``design``'s rule, with its limits (:func:`with_limits`), over every state reachable
     from its start."""
+    for salt in range(3):
+        try:
+            return _compile(design, salt)
+        except _Collision:
+            continue
+    raise RuntimeError("three hash collisions in a row while compiling a design: please report this")
+
+
+def _compile(design: Design, salt: int) -> DecisionTable:
     max_cohort = design.max_cohort
     if not 1 <= max_cohort <= MAX_COHORT:
         raise ValueError(f"{design.name}: max_cohort must be between 1 and {MAX_COHORT}, got {max_cohort}")
@@ -254,16 +311,13 @@ def compile_design(design: Design) -> DecisionTable:
         raise ValueError(f"{design.name}: the state fields must include {sorted(missing)}")
     design = with_limits(design)
     fields = design.fields
-    ids: dict[bytes, int] = {}
-    rows: list[np.ndarray] = []
+    index = _StateIndex(len(fields), salt)
     next_rows: list[np.ndarray] = []
     ranges = outcome_ranges(max_cohort)
     n_codes = int(np.prod([ranges[name] for name in design.outcomes]))
 
     start = design.start()
-    frontier = np.stack([start[f] for f in fields], axis=1)
-    ids[frontier[0].tobytes()] = 0
-    rows.append(frontier)
+    _, frontier = index.find_or_add(np.stack([start[f] for f in fields], axis=1))
     while frontier.shape[0]:
         state = {f: frontier[:, i] for i, f in enumerate(fields)}
         _, size = design.cohort(state)
@@ -281,34 +335,21 @@ def compile_design(design: Design) -> DecisionTable:
         stopped = after["selected"] != RUNNING
         target[stopped] = -(after["selected"][stopped] + 2)
         live = np.stack([np.broadcast_to(after[f], owner.shape)[~stopped] for f in fields], axis=1)
-        uniq, inverse = np.unique(live, axis=0, return_inverse=True)
-        uniq_ids = np.empty(uniq.shape[0], dtype=np.int64)
-        fresh = []
-        for j, row in enumerate(uniq):
-            key = row.tobytes()
-            if key not in ids:
-                ids[key] = len(ids)
-                fresh.append(row)
-            uniq_ids[j] = ids[key]
-        if len(ids) > MAX_STATES:
+        target[~stopped], frontier = index.find_or_add(live)
+        if index.n > MAX_STATES:
             raise ValueError(
                 f"{design.name} over {design.n_doses} doses has more than {MAX_STATES:,} states; a rule "
                 "whose trials need not end (no max_n) has infinitely many"
             )
-        target[~stopped] = uniq_ids[inverse.ravel()]
-
-        table = np.full((frontier.shape[0], n_codes), _NO_OUTCOME, dtype=np.int64)
+        table = np.full((size.shape[0], n_codes), _NO_OUTCOME, dtype=np.int64)
         table[owner, code] = target
         next_rows.append(table)
-        frontier = np.array(fresh, dtype=np.int64).reshape(-1, len(fields))
-        rows.append(frontier)
 
-    n_live = len(ids)
+    n_live = index.n
     nxt = np.concatenate(next_rows, axis=0)
     nxt = np.where(nxt == _NO_OUTCOME, -1, np.where(nxt < 0, n_live - 1 - nxt, nxt)).astype(np.int32)
 
-    all_rows = np.concatenate(rows, axis=0)
-    state = {f: all_rows[:, i] for i, f in enumerate(fields)}
+    state = {f: index.rows[:n_live, i].copy() for i, f in enumerate(fields)}
     dose, size = design.cohort(state)
     return DecisionTable(
         n_doses=design.n_doses,
