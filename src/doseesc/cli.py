@@ -98,7 +98,6 @@ def _error_lines(message: str) -> str:
     return "".join(f"doseesc: error: {line}\n" for line in message.splitlines() or [""])
 
 
-
 def _probabilities(text: str) -> list[float]:
     items = [s.strip() for s in text.split(",")]
     if not text.strip() or any(not s for s in items):
@@ -277,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, help="Monte Carlo seed (default: fresh entropy, reported)")
     sim.add_argument("--jobs", type=_positive_int, default=1, help="worker processes for Monte Carlo")
     sim.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    sub.add_parser(
+        "designs",
+        help="the registered designs and their parameters (Markdown)",
+        description="List the registered designs, their parameters, allowed values and defaults "
+        "(the [design] section of docs/scenarios.md).",
+    )
     cal = sub.add_parser(
         "calibrate",
         help="posterior of a calibrated toxicity model",
@@ -372,6 +377,11 @@ def _design_spec(args: argparse.Namespace) -> DesignSpec:
             raise ValueError(f"{param.option}: {exc}") from None
     target, band = values.pop("target", None), values.pop("target_band", None)
     return DesignSpec(args.design, tuple(values.items()), target, band)
+
+
+def _designs(args: argparse.Namespace) -> int:
+    print(registry.design_schema())
+    return 0
 
 
 def _run_options(p: argparse.ArgumentParser, *, compare: bool = False) -> None:
@@ -732,6 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {
         "simulate": _simulate,
+        "designs": _designs,
         "calibrate": _calibrate,
         "run": _run,
         "validate": _validate,
