@@ -3,7 +3,7 @@
     python benchmarks/bench_events.py [--quick] [--json FILE]
 
 Scenario: the 6-dose 3+3 (classic) with p_tox = 0.05, 0.1, 0.2, 0.3, 0.5, 0.7 and HALPC-like conduct,
-:meth:`doseesc.conduct.Conduct.halpc` (DOMAIN.md: screening up to 7 days, 2 infusions 7 days apart, a
+:meth:`doseesc.conduct.Conduct.halpc` (docs/sources.md: screening up to 7 days, 2 infusions 7 days apart, a
 28-day window, DLTs within 72 h of an infusion, ACLF/AD deaths from CANONIC's hazards with 15/24 ACLF)
 plus assumptions for what the paper does not give: 2 patients per month, 20% screen failures, 14 days
 of waiting at most, a 7-day sentinel stagger, and half of the DLTs halting dosing for a 14-day review.
