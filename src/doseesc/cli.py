@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--aclf-fraction",
         type=float,
-        help="competing risks on: fraction of ACLF patients (CANONIC mortality, docs/sources.md); default off",
+        help="competing risks on: share of ACLF patients (CANONIC mortality; docs/sources.md); default off",
     )
     ev.add_argument(
         "--transplant-share", type=float, default=0.0, help="share of disease exits that are transplants"
