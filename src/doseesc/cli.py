@@ -48,6 +48,7 @@ from doseesc.build import (
 )
 from doseesc.output import format_result
 from doseesc.plots import write_figure
+from doseesc.rules import FORMATS
 from doseesc.scenario_errors import ScenarioWarning
 
 # Calendar-time options of --engine events: option name -> scenario key in [conduct].
@@ -276,6 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, help="Monte Carlo seed (default: fresh entropy, reported)")
     sim.add_argument("--jobs", type=_positive_int, default=1, help="worker processes for Monte Carlo")
     sim.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    rules = sub.add_parser(
+        "rules",
+        help="a design's decision rules: boundary table, or dose-transition pathways",
+        description="Print the decision rules a protocol states: an interval design's boundary table "
+        "(escalate if DLTs <=, de-escalate if >=, eliminate if >=, for n = 1..N), or, for any design, "
+        "the dose-transition pathways of the first K cohorts with their probabilities under --p-tox.",
+    )
+    rules.add_argument("--design", choices=registry.design_names(), required=True, help="the design")
+    rules.add_argument(
+        "--n-doses", type=_positive_int, help="dose levels (default: as many as --p-tox, or 6)"
+    )
+    rules.add_argument("--p-tox", type=_probabilities, metavar="P1,P2,...", help="true P(DLT) per dose")
+    rules.add_argument("--p-grade2", type=_probabilities, metavar="P1,...", help="P(grade 2) per dose")
+    rules.add_argument(
+        "--pathways", type=_positive_int, metavar="K", help="list the pathways of the first K cohorts"
+    )
+    rules.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    _design_options(rules)
     sub.add_parser(
         "designs",
         help="the registered designs and their parameters (Markdown)",
@@ -377,6 +396,28 @@ def _design_spec(args: argparse.Namespace) -> DesignSpec:
             raise ValueError(f"{param.option}: {exc}") from None
     target, band = values.pop("target", None), values.pop("target_band", None)
     return DesignSpec(args.design, tuple(values.items()), target, band)
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from doseesc.rules import decision_rows, pathway_rows, pathways, render
+
+    n_doses = args.n_doses or (len(args.p_tox) if args.p_tox else 6)
+    if args.p_tox is not None and len(args.p_tox) != n_doses:
+        raise ValueError(f"--p-tox has {len(args.p_tox)} values but --n-doses is {n_doses}")
+    design = make_design(_design_spec(args), n_doses)
+    if args.pathways is None:
+        n_max = getattr(design, "max_n", None)
+        if n_max is None:
+            raise ValueError(
+                f"the boundary table runs to --max-n patients: give --max-n (design {design.name})"
+            )
+        header, rows = decision_rows(design, n_max)
+    else:
+        paths = pathways(design, args.pathways, args.p_tox, args.p_grade2)
+        labels = [str(d + 1) for d in range(n_doses)]
+        header, rows = pathway_rows(paths, labels)
+    print(render(header, rows, args.format))
+    return 0
 
 
 def _designs(args: argparse.Namespace) -> int:
@@ -743,6 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "simulate": _simulate,
         "designs": _designs,
+        "rules": _rules,
         "calibrate": _calibrate,
         "run": _run,
         "validate": _validate,
@@ -764,7 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = show
             return commands[args.command](args)
     except SpecError as exc:
-        parser.error(exc.render(_option if args.command == "simulate" else str))
+        parser.error(exc.render(_option if args.command in ("simulate", "rules") else str))
     except ValueError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
