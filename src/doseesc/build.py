@@ -300,7 +300,7 @@ def make_design(spec: DesignSpec, n_doses: int):
         except registry.ParamError as exc:
             raise SpecError(f"<design.{key}> {exc}") from None
     try:
-        return entry.build(n_doses, values)
+        return entry.build(n_doses, values, spec.target)
     except ValueError as exc:
         # The design's own checks begin with the parameter's name ("max_n must be ..."); say where.
         name, _, rest = str(exc).partition(" ")

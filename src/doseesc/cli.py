@@ -376,7 +376,10 @@ def _design_options(p: argparse.ArgumentParser) -> None:
     """One option per design parameter of the registry (``--max-n``), and the target; values are
     checked against the chosen design's parameters when it is built."""
     group = p.add_argument_group("design parameters (each design accepts some: see doseesc designs)")
+    taken = {o for action in p._actions for o in action.option_strings}
     for param in (*registry.design_params().values(), *registry.TARGET):
+        if param.option in taken:  # a registry entry's mistake, not the user's: say which
+            raise RuntimeError(f"design parameter {param.name} clashes with the option {param.option}")
         if param.kind == "bool":
             group.add_argument(param.option, action="store_true", default=None, help=param.help)
         else:

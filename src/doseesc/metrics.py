@@ -58,8 +58,11 @@ class Target:
             object.__setattr__(self, "band", (float(lo), float(hi)))
 
     @classmethod
-    def of(cls, target: Target | float | None) -> Target | None:
-        """``target`` as a :class:`Target` (a number is a target without a band)."""
+    def of(cls, target: Target | float | None, design: Any = None) -> Target | None:
+        """``target`` as a :class:`Target` (a number is a target without a band); without one, the
+        target of a ``design`` whose rule has one (interval designs), else None."""
+        if target is None:
+            target = getattr(design, "target", None)
         if target is None or isinstance(target, Target):
             return target
         return cls(float(target))

@@ -44,6 +44,9 @@ class Param:
     help: str = ""
     fixed: Any = None
     """A value the design always has: giving it is allowed, giving another is an error."""
+    arg: str | None = None
+    """The factory's keyword, when it differs from ``name`` (e.g. to avoid a clash with the command
+    line's own options: BOIN's ``p_toxic`` is its ``p_tox``)."""
 
     @property
     def option(self) -> str:
@@ -179,23 +182,30 @@ class DesignEntry:
     factory: Callable[..., Any]
     params: tuple[Param, ...]
     help: str = ""
+    takes_target: bool = False
+    """The rule itself uses the target (interval designs): the scenario's ``target`` is passed to
+    the factory as ``target=`` (else the design's default applies, and its metrics use it)."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
-    def build(self, n_doses: int, values: Mapping[str, Any] | None = None) -> Any:
-        """The design over ``n_doses`` levels with ``values`` (converted; defaults for the rest).
-        A value the factory refuses becomes a :class:`ParamError` naming the parameter."""
+    def build(
+        self, n_doses: int, values: Mapping[str, Any] | None = None, target: float | None = None
+    ) -> Any:
+        """The design over ``n_doses`` levels with ``values`` (converted; defaults for the rest) and,
+        for a design that ``takes_target``, the ``target``."""
         values = dict(values or {})
         kwargs = {}
         for p in self.params:
             if p.name in values and values[p.name] is not None:
-                kwargs[p.name] = p.convert(values[p.name])
+                kwargs[p.arg or p.name] = p.convert(values[p.name])
             elif p.fixed is None and p.default is not None:
-                kwargs[p.name] = p.default
+                kwargs[p.arg or p.name] = p.default
         unknown = set(values) - {p.name for p in self.params}
         if unknown:
             raise ParamError(f"{sorted(unknown)} not parameters of design {self.name}")
+        if self.takes_target and target is not None:
+            kwargs["target"] = target
         return self.factory(n_doses, **kwargs)
 
 
@@ -227,6 +237,7 @@ def register_design(
     *,
     help: str = "",
     common: bool = True,
+    takes_target: bool = False,
 ) -> DesignEntry:
     """Make ``factory`` available as design ``name`` to the command line, scenario files and sweeps.
     Registering a name again replaces the entry."""
@@ -234,7 +245,7 @@ def register_design(
     clash = {p.name for p in own} & {p.name for p in (*COMMON, *TARGET)} | ({"name"} & {p.name for p in own})
     if clash:
         raise ValueError(f"design {name}: parameter names {sorted(clash)} are reserved")
-    entry = DesignEntry(name, factory, own + (COMMON if common else ()), help)
+    entry = DesignEntry(name, factory, own + (COMMON if common else ()), help, takes_target)
     REGISTRY.designs[name] = entry
     return entry
 

@@ -2,8 +2,8 @@
 pathways of any compiled design.
 
 Both are read from what the engines use, so they cannot disagree with the simulations: the boundary
-table from the design's own ``decision_table`` (interval designs: escalate if DLTs <=, de-escalate
-if >=, eliminate if >=, for n = 1..N patients at a dose), the pathways from the compiled
+table from the design's own ``boundaries`` (interval designs: escalate if DLTs <=, de-escalate if
+>=, eliminate if >=, for n = 1..N patients at a dose), the pathways from the compiled
 :class:`~doseesc.designs.base.DecisionTable` (each sequence of cohort outcomes from the start, the
 dose each cohort received and, under a given dose-toxicity curve, the sequence's probability).
 """
@@ -119,16 +119,24 @@ def pathway_rows(paths: list[Pathway], labels: list[str]) -> tuple[list[str], li
 
 
 def decision_rows(design: Design, n_max: int) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of an interval design's boundary table (the design's ``decision_table``)."""
-    method = getattr(design, "decision_table", None)
+    """Header and rows of an interval design's boundary table (its ``boundaries``, BOIN's layout:
+    for n patients at a dose, escalate if DLTs <=, de-escalate if >=, eliminate if >=; "-" where
+    no count does)."""
+    method = getattr(design, "boundaries", None)
     if method is None:
         raise ValueError(
             f"the {design.name} design has no boundary table (its decisions depend on more than the counts "
             "at one dose); use --pathways K for its dose-transition pathways"
         )
     table = method(n_max)
-    header = list(table)
-    return header, [list(row) for row in zip(*table.values(), strict=True)]
+    rows = []
+    for n, e, d, x in zip(
+        table["n"], table["escalate"], table["deescalate"], table["eliminate"], strict=True
+    ):
+        rows.append(
+            [int(n), int(e) if e >= 0 else None, int(d) if d <= n else None, int(x) if x <= n else None]
+        )
+    return ["n", "escalate if DLTs <=", "de-escalate if DLTs >=", "eliminate if DLTs >="], rows
 
 
 def render(header: list[str], rows: list[list[Any]], fmt: str) -> str:

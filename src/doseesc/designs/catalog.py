@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from doseesc.designs.aplusb import APlusB
+from doseesc.designs.boin import BOIN
+from doseesc.designs.interval import MTPI2, I3plus3, Keyboard
 from doseesc.designs.titration import AcceleratedTitration
 from doseesc.registry import Param, register_design
 
@@ -50,4 +52,90 @@ register_design(
     tuple(Param(p.name, "bool", True, help=p.help, fixed=True) for p in VARIANTS),
     help="the NCT05727722 registry trial's hybrid: one-level single-patient titration, then the 3+3 "
     "with MTD = highest dose with <= 1 DLT in >= 6 patients",
+)
+
+COHORT_SIZE = Param("cohort_size", "int", 3, low=1, high=12, help="patients per cohort")
+CUTOFF_ELI = Param(
+    "cutoff_eli",
+    "float",
+    0.95,
+    low=0.5,
+    high=0.99,
+    help="eliminate a dose and those above when n >= 3 and P(P(DLT) > target | data) exceeds this",
+)
+register_design(
+    "boin",
+    BOIN,
+    (
+        COHORT_SIZE,
+        Param(
+            "p_saf",
+            "float",
+            None,
+            low=0,
+            high=1,
+            help="highest P(DLT) deemed subtherapeutic (default 0.6 x target)",
+        ),
+        Param(
+            "p_toxic",
+            "float",
+            None,
+            low=0,
+            high=1,
+            arg="p_tox",
+            help="lowest P(DLT) deemed overly toxic (default 1.4 x target)",
+        ),
+        CUTOFF_ELI,
+        Param(
+            "extrasafe",
+            "bool",
+            False,
+            help="also stop with no MTD when P(P(DLT) > target) at the lowest dose > cutoff_eli - offset",
+        ),
+        Param("offset", "float", 0.05, low=0, high=0.49, help="how much stricter the extrasafe stop is"),
+        Param(
+            "n_earlystop",
+            "int",
+            100,
+            low=1,
+            high=10_000,
+            help="stop and select when the current dose holds this many patients and the decision keeps it",
+        ),
+    ),
+    takes_target=True,
+    help="BOIN (Liu & Yuan 2015) as the R package BOIN runs it; max_n is the sample size N (default 30)",
+)
+INTERVAL = (
+    COHORT_SIZE,
+    Param(
+        "eps1",
+        "float",
+        0.05,
+        low=0,
+        high=1,
+        help="equivalence interval [target - eps1, target + eps2]: lower margin",
+    ),
+    Param("eps2", "float", 0.05, low=0, high=1, help="equivalence interval: upper margin"),
+    CUTOFF_ELI,
+)
+register_design(
+    "keyboard",
+    Keyboard,
+    INTERVAL,
+    takes_target=True,
+    help="Keyboard (Yan, Mandrekar & Yuan 2017): strongest key against the target key",
+)
+register_design(
+    "mtpi2",
+    MTPI2,
+    INTERVAL,
+    takes_target=True,
+    help="mTPI-2 (Guo et al. 2017): largest unit probability mass against the equivalence interval",
+)
+register_design(
+    "i3+3",
+    I3plus3,
+    INTERVAL,
+    takes_target=True,
+    help="i3+3 (Liu, Wang & Ji 2020): y/n and (y - 1)/n against the equivalence interval",
 )

@@ -299,7 +299,7 @@ def simulate_courses(
     ``course_stride(states)`` gives the ladder levels of an intrapatient escalation in each state.
     """
     options = options or CourseOptions()
-    target = Target.of(target)
+    target = Target.of(target, design)
     if model.n_doses != design.n_doses:
         raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
     table = compile_design(design)

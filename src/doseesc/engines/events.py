@@ -665,7 +665,7 @@ def run_events(
     :mod:`doseesc.metrics`; ``records`` keeps one record per trial, with its duration
     (``result.oc.records``).
     """
-    target = Target.of(target)
+    target = Target.of(target, design)
     if records:
         check_records(n_trials)
     if not hasattr(model, "patient_probabilities"):

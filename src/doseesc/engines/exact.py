@@ -51,7 +51,7 @@ def exact(
     :class:`~doseesc.metrics.Target` with a band) adds the metrics of :mod:`doseesc.metrics`,
     computed exactly.
     """
-    target = Target.of(target)
+    target = Target.of(target, design)
     p = validate_probabilities(p_tox)
     if p.shape[0] != design.n_doses:
         raise ValueError(f"p_tox has {p.shape[0]} doses but the design has {design.n_doses}")

@@ -203,7 +203,7 @@ def simulate(
     keeps one record per trial (``result.records``, a DataFrame; up to
     :data:`~doseesc.engines.records.MAX_RECORDS` trials).
     """
-    target = Target.of(target)
+    target = Target.of(target, design)
     if records:
         check_records(n_trials)
     if not hasattr(model, "patient_probabilities"):
