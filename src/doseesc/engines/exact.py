@@ -71,11 +71,17 @@ def exact(
     m0 = np.zeros((n_live + n_doses + 1, levels))
     m1 = np.zeros_like(m0)
     m0[0, 0] = 1.0
-    # With a target, also the distribution of the DLTs so far, capped at DLT_THRESHOLDS ("or more").
-    capped = np.zeros((*m0.shape, DLT_THRESHOLDS + 1)) if target is not None else None
+    # With a target, also the distribution of the DLTs so far, capped at DLT_THRESHOLDS ("or more"),
+    # kept for the levels still to come only (a ring over t; a cohort reaches at most max_size on).
+    ring = table.max_size + 1
+    capped = np.zeros((m0.shape[0], ring, DLT_THRESHOLDS + 1)) if target is not None else None
+    absorbed_dlt = np.zeros(DLT_THRESHOLDS + 1)
     if capped is not None:
         capped[0, 0, 0] = 1.0
     for t in range(levels):
+        if capped is not None:  # trials that ended with t patients: their DLT totals, then free the slot
+            absorbed_dlt += capped[n_live:, t % ring].sum(axis=0)
+            capped[n_live:, t % ring] = 0.0
         live = np.flatnonzero(m0[:n_live, t])
         if live.size == 0:
             continue
@@ -90,7 +96,9 @@ def exact(
         np.add.at(m1, at, (m1[src, t] + kk * m0[src, t]) * w)
         if capped is not None:
             so_far = np.minimum(np.arange(DLT_THRESHOLDS + 1) + kk[:, None], DLT_THRESHOLDS)
-            np.add.at(capped, (at[0][:, None], at[1][:, None], so_far), capped[src, t] * w[:, None])
+            slot = (at[1] % ring)[:, None]
+            np.add.at(capped, (at[0][:, None], slot, so_far), capped[src, t % ring] * w[:, None])
+            capped[:n_live, t % ring] = 0.0  # level t is done; its slot serves level t + ring
 
     visits0, visits1 = m0[:n_live].sum(axis=1), m1[:n_live].sum(axis=1)
     absorbed = m0[n_live:]
@@ -103,7 +111,7 @@ def exact(
         total_dlt=float(m1[n_live:].sum()),
         # E[Y^2] telescopes over cohorts: E[(Y + k)^2 - Y^2] = 2k E[Y] + k^2 on each (state, k).
         total_dlt_sq=float((pk * (2 * k * visits1[:, None] + k**2 * visits0[:, None])).sum()),
-        total_dlt_counts=np.zeros(1) if capped is None else capped[n_live:].sum(axis=(0, 1)),
+        total_dlt_counts=absorbed_dlt,
         n_trials=None,
         engine="exact",
         p_tox=p,
