@@ -88,16 +88,21 @@ class DesignSpec:
     def get(self, key: str, default: Any = None) -> Any:
         return dict(self.params).get(key, default)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The name, every parameter of the design (given or default) and the target, if any."""
+    def to_dict(self, design: Any = None) -> dict[str, Any]:
+        """The name, every parameter of the design and the target, if any: the values ``design``
+        (the built design) runs with, else those given or the registry's defaults."""
         given = dict(self.params)
         try:
             params = registry.design(self.name).params
         except registry.ParamError:
             params = ()
-        out = {"name": self.name} | {
-            p.name: given.get(p.name, p.default if p.fixed is None else p.fixed) for p in params
-        }
+
+        def value(p: registry.Param) -> Any:
+            if design is not None and hasattr(design, p.arg or p.name):
+                return getattr(design, p.arg or p.name)
+            return given.get(p.name, p.default if p.fixed is None else p.fixed)
+
+        out = {"name": self.name} | {p.name: value(p) for p in params}
         if self.target is not None:
             out |= {
                 "target": self.target,

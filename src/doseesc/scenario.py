@@ -171,8 +171,9 @@ class Scenario:
         """The validated settings as JSON-ready data (the inputs of a run)."""
         out: dict[str, Any] = {"name": self.name, "title": self.title, "description": self.description}
         out["file"] = self.file
-        for key in ("design", "doses", "toxicity", "regimen", "population", "conduct", "courses"):
+        for key in ("doses", "toxicity", "regimen", "population", "conduct", "courses"):
             out[key] = spec_dict(getattr(self, key))
+        out["design"] = spec_dict(self.design.to_dict(make_design(self.design, self.n_doses)))
         out["run"] = {
             "engines": list(self.run.engines),
             "trials": {e: self.run.trials_for(e) for e in self.run.engines if e in SIMULATION_ENGINES},
