@@ -734,7 +734,20 @@ def _subtitle(res, engine: str) -> str:
 
 
 def _format_comparison(results) -> str:
-    rows = [("scenario", "design", "engine", "model", "P(none)", "mean n", "mean DLT", "duration (days)")]
+    rows = [
+        (
+            "scenario",
+            "design",
+            "engine",
+            "model",
+            "P(correct)",
+            "P(above MTD)",
+            "P(none)",
+            "mean n",
+            "mean DLT",
+            "duration (days)",
+        )
+    ]
     for res in results:
         engine = res.scenario.run.engines[0]
         oc = res.oc(engine)
@@ -745,13 +758,19 @@ def _format_comparison(results) -> str:
             d = res.results[engine].duration
             duration = f"{d.mean:.0f} ± {d.se:.0f} (median {d.median:.0f})"
         design = res.scenario.design
-        variants = "+".join(_variants(design))
+        variants = ", ".join(_variants(design) + ([f"target={design.target:g}"] if design.target else []))
+        m = oc.metrics or {}
+        metric = {
+            k: "-" if k not in m else pm(m[k], m.get(f"se_{k}")) for k in ("p_correct", "p_select_above_mtd")
+        }
         rows.append(
             (
                 res.scenario.name,
                 design.name + (f" ({variants})" if variants else ""),
                 engine,
                 res.scenario.toxicity.model,
+                metric["p_correct"],
+                metric["p_select_above_mtd"],
                 pm(oc.p_none, oc.se_p_none, 4),
                 pm(oc.mean_total_n, oc.se_mean_total_n),
                 pm(oc.mean_total_dlt, oc.se_mean_total_dlt),
