@@ -11,12 +11,19 @@ Collects, in one process (and fresh subprocesses for peak memory):
   titration with ``simulate`` and ``simulate_courses`` (``bench_models.py``);
 * the discrete-event engine, beside a bare simpy sketch, and with the HALPC model
   (``bench_events.py``);
-* scaling with 1 and 2 worker processes for each engine.
+* scaling with 1 and 2 worker processes for each engine;
+* the model-assisted interval designs BOIN, Keyboard, mTPI-2 and i3+3: exact operating
+  characteristics from a cold start (table compiled in the call) for N = 30 and 36 in cohorts of 3
+  and N = 6 to 18 in cohorts of 1, the largest N computed within 60 s (a bounded search, 180 s at
+  most, extrapolating where it stops short), and BOIN's Monte Carlo (``bench_designs.py``).
 
 Targets (issue 7): at least 5 million 3+3 trials/s and 500 events-engine trials/s per core.
+Targets (model-assisted interval designs): exact < 1 s for N = 30 and < 5 s for N = 36 (cohorts of
+3), < 10 s for cohorts of 1 up to N = 18; BOIN Monte Carlo at least 2 million trials/s per core.
 Machines are shared and noisy: every figure is the best of a few runs, and ratios within one run
-are the more stable figures.  ``--quick`` (about 10x fewer trials, no 10^8 memory run) is for
-trying the script, not for the record.  A full run takes about two minutes on 2 cores.
+are the more stable figures.  ``--quick`` (about 10x fewer trials, no 10^8 memory run, a 30 s
+search for the largest N) is for trying the script, not for the record.  A full run takes six to
+eight minutes on 2 cores (three to four of them for the designs, mostly the largest-N search).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_designs  # noqa: E402
 import bench_events  # noqa: E402
 import bench_models  # noqa: E402
 import bench_threeplusthree  # noqa: E402
@@ -81,6 +89,12 @@ def run(quick: bool) -> dict:
         "targets": {
             "mc_3plus3_trials_per_s_per_core": TARGET_MC_PER_CORE,
             "events_trials_per_s_per_core": TARGET_EVENTS_PER_CORE,
+            "designs": {
+                "exact_n30_cold_s": bench_designs.TARGET_EXACT_N30_S,
+                "exact_n36_cold_s": bench_designs.TARGET_EXACT_N36_S,
+                "exact_cohort1_n18_cold_s": bench_designs.TARGET_EXACT_COHORT1_S,
+                "mc_boin_trials_per_s_per_core": bench_designs.TARGET_MC_PER_CORE,
+            },
         },
     }
     print("3+3 Monte Carlo and exact engines ...", flush=True)
@@ -89,6 +103,11 @@ def run(quick: bool) -> dict:
     figures["models"] = bench_models.measure(quick=quick)
     print("events engine ...", flush=True)
     figures["events"] = bench_events.measure(quick=quick)
+    print(
+        "model-assisted interval designs: exact from a cold start, largest N, BOIN Monte Carlo ...",
+        flush=True,
+    )
+    figures["designs"] = bench_designs.measure(quick=quick)
     print("peak memory (fresh processes) ...", flush=True)
     sizes = (10**6, 10**7) if quick else (10**7, 10**8)
     figures["peak_rss_mib"] = {str(n): bench_threeplusthree.peak_memory_mib(n) for n in sizes}
@@ -127,6 +146,7 @@ def markdown(f: dict) -> str:
         f"| events engine trials/s per core (HALPC model, covariates per patient) "
         f"| {ev['halpc_events_trials_per_s']:,.0f} | {TARGET_EVENTS_PER_CORE:,} "
         f"| {_met(ev['halpc_events_trials_per_s'], TARGET_EVENTS_PER_CORE)} |",
+        *bench_designs.target_rows(f["designs"]),
         "",
         "## Monte Carlo 3+3",
         "",
@@ -248,6 +268,7 @@ def markdown(f: dict) -> str:
     ]
     for n, mib in f["peak_rss_mib"].items():
         lines.append(f"| 10^{round(np.log10(int(n)))} | {mib:,.0f} |")
+    lines += ["", *bench_designs.markdown_sections(f["designs"])]
     return "\n".join(lines) + "\n"
 
 
