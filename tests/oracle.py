@@ -356,8 +356,9 @@ def acceptable_doses(
     """``(true MTD, the doses whose selection is correct)``.
 
     Without a band the set is the true MTD alone.  With a band ``(lo, hi)`` it holds the doses with
-    ``lo <= p <= hi``; when there are none and every dose has ``p > hi`` the true MTD is None and
-    the correct decision is no dose (empty set); when there are none otherwise it is the true MTD.
+    ``lo <= p <= hi`` and the true MTD is the one of them closest to the target (lower on a tie);
+    when there are none and every dose has ``p > hi`` the true MTD is None and the correct decision
+    is no dose (empty set); when there are none otherwise it is the dose closest to the target.
     """
     closest = true_mtd(p, target)
     if band is None:
@@ -365,7 +366,7 @@ def acceptable_doses(
     lo, hi = band
     inside = [k for k, q in enumerate(p) if lo <= q <= hi]
     if inside:
-        return closest, inside
+        return min(inside, key=lambda k: (abs(p[k] - target), k)), inside
     if all(q > hi for q in p):
         return None, []
     return closest, [closest]

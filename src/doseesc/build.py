@@ -307,11 +307,14 @@ def make_design(spec: DesignSpec, n_doses: int):
     try:
         return entry.build(n_doses, values, spec.target)
     except ValueError as exc:
-        # The design's own checks begin with the parameter's name ("max_n must be ..."); say where.
+        # The design's own checks begin with its field's name ("max_n must be ..."): say where.
         name, _, rest = str(exc).partition(" ")
-        if entry.param(name) is None:
-            raise SpecError(f"<design.name> {spec.name}: {exc}") from None
-        raise SpecError(f"<design.{name}> {rest}") from None
+        param = next((p for p in entry.params if (p.arg or p.name) == name), None)
+        if param is not None:
+            raise SpecError(f"<design.{param.name}> {rest}") from None
+        if name == "target" and entry.takes_target:
+            raise SpecError(f"<design.target> {rest}") from None
+        raise SpecError(f"<design.name> {spec.name}: {exc}") from None
 
 
 def _same_length(name: str, values: tuple[float, ...] | None, n: int) -> None:

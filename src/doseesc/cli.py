@@ -409,12 +409,7 @@ def _rules(args: argparse.Namespace) -> int:
         raise ValueError(f"--p-tox has {len(args.p_tox)} values but --n-doses is {n_doses}")
     design = make_design(_design_spec(args), n_doses)
     if args.pathways is None:
-        n_max = getattr(design, "max_n", None)
-        if n_max is None:
-            raise ValueError(
-                f"the boundary table runs to --max-n patients: give --max-n (design {design.name})"
-            )
-        header, rows = decision_rows(design, n_max)
+        header, rows = decision_rows(design, getattr(design, "max_n", None))
     else:
         paths = pathways(design, args.pathways, args.p_tox, args.p_grade2)
         labels = [str(d + 1) for d in range(n_doses)]

@@ -4,10 +4,11 @@ Definitions (``p`` the true DLT probability per dose, ``T`` the target, optional
 ``[lo, hi]``):
 
 * **true MTD**: the dose whose ``p`` is closest to ``T`` (the lower dose on a tie).  With a band,
-  the *acceptable doses* are those with ``lo <= p <= hi``; when none is and every dose lies above
-  the band, no dose is acceptable, the true MTD is None and the correct decision is to stop without
-  a selection; when none is otherwise, the acceptable set is the true MTD alone.  Without a band the
-  acceptable set is the true MTD.
+  the *acceptable doses* are those with ``lo <= p <= hi``, and the true MTD is the acceptable dose
+  closest to ``T``; when none is acceptable and every dose lies above the band, the true MTD is
+  None and the correct decision is to stop without a selection; when none is otherwise, the
+  acceptable set is the dose closest to ``T`` alone.  Without a band the acceptable set is the
+  true MTD.
 * ``p_correct``: probability of selecting an acceptable dose (of selecting none when the true MTD is
   None).
 * ``p_select_above_mtd``: probability of selecting a dose above every acceptable dose (any dose
@@ -29,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from doseesc.stats import ratio_se
+
 DLT_THRESHOLDS = 5
 """``p_total_dlt_at_least`` covers k = 1 .. DLT_THRESHOLDS."""
-SPLIT = ("at", "above", "total")
 TIE = 1e-12
 """Distances to the target closer than this are a tie."""
-"""Order of the per-trial patient counts in :class:`PatientSplit`."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,13 @@ class Target:
     def acceptable(self, p: np.ndarray) -> tuple[int | None, np.ndarray]:
         """The true MTD (index or None) and the mask of acceptable doses under true ``p``."""
         p = np.asarray(p, dtype=float)
-        distance = np.abs(p - self.value)
-        # A tie within rounding (0.2 - 0.15 against 0.25 - 0.2) goes to the lower dose.
-        true_mtd = int(np.flatnonzero(distance <= distance.min() + TIE)[0])
+        true_mtd = _closest(p, self.value, np.ones(p.shape[0], dtype=bool))
         if self.band is None:
             return true_mtd, np.arange(p.shape[0]) == true_mtd
         lo, hi = self.band
         inside = (p >= lo) & (p <= hi)
         if inside.any():
-            return true_mtd, inside
+            return _closest(p, self.value, inside), inside
         if np.all(p > hi):
             return None, inside
         return true_mtd, np.arange(p.shape[0]) == true_mtd
@@ -95,10 +94,17 @@ class Target:
         return {"value": self.value, "band": None if self.band is None else list(self.band)}
 
 
+def _closest(p: np.ndarray, target: float, among: np.ndarray) -> int:
+    """The dose among ``among`` whose ``p`` is closest to ``target``; a tie within rounding
+    (0.2 - 0.15 against 0.25 - 0.2) goes to the lower dose."""
+    distance = np.where(among, np.abs(p - target), np.inf)
+    return int(np.flatnonzero(distance <= distance.min() + TIE)[0])
+
+
 @dataclass(frozen=True)
 class PatientSplit:
     """Sums over simulated trials of each trial's patients at acceptable doses, above them and in
-    all (:data:`SPLIT` order), and of their pairwise products: what the shares' standard errors
+    all (in that order), and of their pairwise products: what the shares' standard errors
     need."""
 
     sums: np.ndarray
@@ -159,12 +165,13 @@ def metrics(
 
 
 def _ratio_se(split: PatientSplit, v: np.ndarray, n: int) -> float:
-    """Delta-method standard error of sum(v . x_t) / sum(total_t) over ``n`` trials."""
+    """Standard error of sum(v . x_t) / sum(total_t) over ``n`` trials (:func:`ratio_se`)."""
     y = np.array([0.0, 0.0, 1.0])
-    sx, sy = float(v @ split.sums), float(split.sums[2])
-    if sy == 0 or n < 2:
-        return float("nan")
-    r = sx / sy
-    d = v - r * y  # residual x_t - r y_t as a combination of the split
-    sdd = float(d @ split.products @ d)
-    return float(np.sqrt(max(sdd, 0.0) / sy**2 * n / (n - 1)))
+    return ratio_se(
+        float(v @ split.sums),
+        float(split.sums[2]),
+        float(v @ split.products @ v),
+        float(v @ split.products @ y),
+        float(y @ split.products @ y),
+        n,
+    )[1]

@@ -21,6 +21,8 @@ import numpy as np
 from doseesc.designs.base import Design, compile_design
 
 FORMATS = ("text", "markdown", "csv", "json")
+MAX_PATHWAYS = 100_000
+"""More pathways than a protocol (or a terminal) can show: refused, asking for fewer cohorts."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ def pathways(
             if q == 0.0:
                 continue
             path = (*steps, step)
+            if len(out) >= MAX_PATHWAYS:
+                raise ValueError(
+                    f"the first {k_cohorts} cohorts have more than {MAX_PATHWAYS:,} pathways; ask for fewer"
+                )
             if after >= table.n_live:
                 out.append(Pathway(path, int(table.selected(after)), q))
             elif len(path) == k_cohorts:
@@ -118,7 +124,7 @@ def pathway_rows(paths: list[Pathway], labels: list[str]) -> tuple[list[str], li
     return header, rows
 
 
-def decision_rows(design: Design, n_max: int) -> tuple[list[str], list[list[Any]]]:
+def decision_rows(design: Design, n_max: int | None) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of an interval design's boundary table (its ``boundaries``, BOIN's layout:
     for n patients at a dose, escalate if DLTs <=, de-escalate if >=, eliminate if >=; "-" where
     no count does)."""
@@ -128,6 +134,8 @@ def decision_rows(design: Design, n_max: int) -> tuple[list[str], list[list[Any]
             f"the {design.name} design has no boundary table (its decisions depend on more than the counts "
             "at one dose); use --pathways K for its dose-transition pathways"
         )
+    if n_max is None:
+        raise ValueError(f"the boundary table runs to N patients: give the {design.name} design a max_n")
     table = method(n_max)
     rows = []
     for n, e, d, x in zip(

@@ -21,6 +21,9 @@ from typing import Any
 SKIP = ("version", "total_n_distribution", "log", "conduct")
 """Keys left out of the tables (the version, distributions and inputs stay in the JSON)."""
 LABELS = ("design", "engine")
+TRIAL_LISTS = ("p_total_dlt_at_least", "se_p_total_dlt_at_least", "target_band")
+"""Lists that are trial-level figures, whatever their length (every other list with one entry per
+dose is a per-dose column)."""
 
 
 def split(result: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -35,7 +38,8 @@ def split(result: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]
                 walk(f"{prefix}{k}.", v)
             return
         key = prefix[:-1]
-        if isinstance(value, list) and len(value) == n_doses and all(_scalar(v) for v in value):
+        by_dose = isinstance(value, list) and len(value) == n_doses and key not in TRIAL_LISTS
+        if by_dose and all(_scalar(v) for v in value):
             per_dose[key.replace(".per_dose", "").replace("_per_dose", "")] = value
         elif isinstance(value, list):
             for i, v in enumerate(value, start=1 if key.endswith("at_least") else 0):

@@ -90,7 +90,9 @@ class APlusB(CommonDesign):
     def __post_init__(self) -> None:
         check_cohort_size("a", self.a)
         check_cohort_size("b", self.b)
-        check_int("c", self.c, 1, self.a, " (escalate on fewer than c DLTs in a)")
+        check_int(
+            "c", self.c, 1, min(self.a, self.d + 1), " (escalate on fewer than c DLTs in a; c <= d + 1)"
+        )
         check_int(
             "d", self.d, self.c - 1, self.a - 1, " (too toxic on more than d DLTs in a; c - 1 <= d < a)"
         )

@@ -57,6 +57,8 @@ RUNNING = -2
 """Value of ``state["selected"]`` while a trial is still running."""
 
 MAX_STATES = 1_000_000
+MAX_DEPTH = 5_000
+"""Cohorts in a row after which a rule is taken never to end (no design needs nearly as many)."""
 MAX_COHORT = 12
 """The largest cohort any design may ask for (the outcome codes grow with it)."""
 
@@ -227,9 +229,9 @@ class _Limited:
         if self.max_n is not None:
             total = state["total"] + size
             after = after | {"total": total}
-            selected = np.where(
-                running & (total + next_size > self.max_n), self.design.select(after), selected
-            )
+            select = getattr(self.design, "select", None)
+            named = select(after) if select else dose - 1  # the contract's default (CommonDesign)
+            selected = np.where(running & (total + next_size > self.max_n), named, selected)
         return after | {"selected": selected}
 
 
@@ -287,6 +289,19 @@ class _StateIndex:
         return found[inverse.ravel()], rep[new]
 
 
+def _too_large(design: Design, n_states: int, depth: int) -> str:
+    """Why the rule cannot be enumerated, and what to do about it."""
+    if getattr(design, "max_n", None) is None:
+        return (
+            f"{design.name} over {design.n_doses} doses: its trials need not end ({n_states:,} states after "
+            f"{depth:,} cohorts); give it a max_n"
+        )
+    return (
+        f"{design.name} over {design.n_doses} doses has more than {MAX_STATES:,} reachable states, too many "
+        "to enumerate; use fewer doses or a smaller max_n"
+    )
+
+
 @lru_cache(maxsize=64)
 def compile_design(design: Design) -> DecisionTable:
     """Tabulate ``design``'s rule, with its limits (:func:`with_limits`), over every state reachable
@@ -318,6 +333,7 @@ def _compile(design: Design, salt: int) -> DecisionTable:
 
     start = design.start()
     _, frontier = index.find_or_add(np.stack([start[f] for f in fields], axis=1))
+    depth = 0
     while frontier.shape[0]:
         state = {f: frontier[:, i] for i, f in enumerate(fields)}
         _, size = design.cohort(state)
@@ -336,11 +352,9 @@ def _compile(design: Design, salt: int) -> DecisionTable:
         target[stopped] = -(after["selected"][stopped] + 2)
         live = np.stack([np.broadcast_to(after[f], owner.shape)[~stopped] for f in fields], axis=1)
         target[~stopped], frontier = index.find_or_add(live)
-        if index.n > MAX_STATES:
-            raise ValueError(
-                f"{design.name} over {design.n_doses} doses has more than {MAX_STATES:,} states; a rule "
-                "whose trials need not end (no max_n) has infinitely many"
-            )
+        depth += 1
+        if index.n > MAX_STATES or depth > MAX_DEPTH:
+            raise ValueError(_too_large(design, index.n, depth))
         table = np.full((size.shape[0], n_codes), _NO_OUTCOME, dtype=np.int64)
         table[owner, code] = target
         next_rows.append(table)

@@ -57,8 +57,8 @@ import numpy as np
 from scipy.stats import beta
 
 from doseesc.designs.base import RUNNING, State
-from doseesc.designs.common import CommonDesign, check_cohort_size, check_int
-from doseesc.designs.isotonic import pava, select_closest
+from doseesc.designs.common import CommonDesign, check_cohort_size, check_int, check_number
+from doseesc.designs.isotonic import select_mtd
 
 INTEGER_TOLERANCE = 1e-12
 """``lambda_d n`` this close to an integer counts as that integer (R's ``get.boundary``)."""
@@ -103,13 +103,6 @@ def boundary_counts(
     }
 
 
-def _check_number(name: str, value: object, low: float, high: float, why: str = "") -> None:
-    """Raise ``ValueError`` naming ``name`` and its allowed range unless ``low <= value <= high``."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-    if not ok:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}{why}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class BOIN(CommonDesign):
     """The BOIN design over ``n_doses`` levels (see the module docstring); R's defaults.
@@ -124,6 +117,9 @@ class BOIN(CommonDesign):
     that end the trial when the decision would keep it (default 100: never with N <= 100).
     """
 
+    max_n_limit = 500
+    """Decisions are tabulated over n = 0 .. max_n (and the states grow fast long before that)."""
+
     target: float = 0.3
     cohort_size: int = 3
     max_n: int | None = field(default=30, kw_only=True)
@@ -137,12 +133,12 @@ class BOIN(CommonDesign):
     outcomes = ("dlt",)
 
     def __post_init__(self) -> None:
-        _check_number("target", self.target, 0.05, 0.6, " (the R package BOIN's range)")
+        check_number("target", self.target, 0.05, 0.6, " (the R package BOIN's range)")
         check_cohort_size("cohort_size", self.cohort_size)
-        _check_number("p_saf", self.phi_1, 1e-6, 0.9 * self.target, " (at most 0.9 times the target)")
-        _check_number("p_tox", self.phi_2, 1.1 * self.target, 1 - 1e-6, " (at least 1.1 times the target)")
-        _check_number("cutoff_eli", self.cutoff_eli, 0.5, 0.99)
-        _check_number("offset", self.offset, 0.0, 0.49, " (R refuses 0.5 and above)")
+        check_number("p_saf", self.phi_1, 1e-6, 0.9 * self.target, " (at most 0.9 times the target)")
+        check_number("p_tox", self.phi_2, 1.1 * self.target, 1 - 1e-6, " (at least 1.1 times the target)")
+        check_number("cutoff_eli", self.cutoff_eli, 0.5, 0.99)
+        check_number("offset", self.offset, 0.0, 0.49, " (R refuses 0.5 and above)")
         if not isinstance(self.extrasafe, bool):
             raise ValueError(f"extrasafe must be true or false, got {self.extrasafe!r}")
         check_int("n_earlystop", self.n_earlystop, 1, 10_000)
@@ -275,9 +271,4 @@ class BOIN(CommonDesign):
         eliminated = np.logical_or.accumulate((n >= 3) & (tail > self.cutoff_eli), axis=1)
         if self.extrasafe:
             eliminated |= ((n[:, 0] >= 3) & (tail[:, 0] > self.cutoff_eli - self.offset))[:, None]
-        candidates = (n > 0) & ~eliminated
-        estimate = (y + 0.05) / (n + 0.1)
-        variance = (y + 0.05) * (n - y + 0.05) / ((n + 0.1) ** 2 * (n + 1.1))
-        fitted = pava(estimate, 1 / variance, candidates)
-        chosen = select_closest(fitted, candidates, self.target)
-        return np.where(eliminated[:, 0], -1, chosen)
+        return select_mtd(n, y, eliminated, self.target)

@@ -27,6 +27,18 @@ def check_int(name: str, value: object, low: int, high: int | None = None, why: 
         raise ValueError(f"{name} must be {allowed}{why}, got {value!r}")
 
 
+def check_number(
+    name: str, value: object, low: float, high: float, why: str = "", *, strict: bool = False
+) -> None:
+    """Raise ``ValueError`` naming ``name`` and its allowed range unless ``low <= value <= high``
+    (``low < value < high`` when ``strict``)."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    ok = ok and ((low < value < high) if strict else (low <= value <= high))
+    if not ok:
+        interval = f"strictly between {low:g} and {high:g}" if strict else f"from {low:g} to {high:g}"
+        raise ValueError(f"{name} must be a number {interval}{why}, got {value!r}")
+
+
 def check_cohort_size(name: str, value: object) -> None:
     """A cohort size: 1 to :data:`~doseesc.designs.base.MAX_COHORT` patients."""
     check_int(name, value, 1, MAX_COHORT)
@@ -58,9 +70,12 @@ class CommonDesign:
         check_int("n_doses", self.n_doses, 1, MAX_DOSES)
         check_int("start_dose", self.start_dose, 0, self.n_doses - 1, " (a dose index, 0 = lowest)")
         if self.max_n is not None:
-            check_int("max_n", self.max_n, self.max_cohort, 10_000, " (at least one full cohort)")
+            check_int("max_n", self.max_n, self.max_cohort, self.max_n_limit, " (at least one full cohort)")
         if self.stop_n_at_dose is not None:
             check_int("stop_n_at_dose", self.stop_n_at_dose, 1, 10_000)
+
+    max_n_limit = 10_000
+    """The largest ``max_n`` the rule accepts (designs that tabulate their decisions over n lower it)."""
 
     @property
     def max_cohort(self) -> int:

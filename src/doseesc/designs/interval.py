@@ -54,20 +54,14 @@ import numpy as np
 from scipy.special import betainc, betaincc
 
 from doseesc.designs.base import RUNNING, State
-from doseesc.designs.common import CommonDesign, check_cohort_size
-from doseesc.designs.isotonic import pava, select_closest
+from doseesc.designs.common import CommonDesign, check_cohort_size, check_number
+from doseesc.designs.isotonic import select_mtd
 
 ESCALATE, STAY, DEESCALATE, ELIMINATE = 0, 1, 2, 3
 DECISIONS = ("escalate", "stay", "deescalate", "eliminate")
 """Names of the decision codes, in code order (:meth:`IntervalDesign.decision_table`)."""
 _TOL = 1e-9
 """Slack for comparisons of rounded interval bounds, and for equal posterior scores."""
-
-
-def _check_number(name: str, value: object, low: float, high: float, allowed: str) -> None:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not (ok and low < value < high):
-        raise ValueError(f"{name} must be a number {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +74,9 @@ class IntervalDesign(CommonDesign):
     eliminated, in (0.5, 1] (1: never).  ``max_n`` (the sample size N) is required.
     """
 
+    max_n_limit = 500
+    """Decisions are tabulated over n = 0 .. max_n (and the states grow fast long before that)."""
+
     target: float = 0.3
     cohort_size: int = 3
     eps1: float = 0.05
@@ -91,10 +88,10 @@ class IntervalDesign(CommonDesign):
 
     def __post_init__(self) -> None:
         check_cohort_size("cohort_size", self.cohort_size)
-        _check_number("target", self.target, 0, 1, "strictly between 0 and 1")
-        _check_number("eps1", self.eps1, 0, self.target, f"in (0, target = {self.target})")
-        _check_number("eps2", self.eps2, 0, 1 - self.target, f"in (0, 1 - target = {1 - self.target:g})")
-        _check_number("cutoff_eli", self.cutoff_eli, 0.5, 1 + _TOL, "in (0.5, 1]")
+        check_number("target", self.target, 0, 1, strict=True)
+        check_number("eps1", self.eps1, 0, self.target, " (below the target)", strict=True)
+        check_number("eps2", self.eps2, 0, 1 - self.target, " (below 1 - target)", strict=True)
+        check_number("cutoff_eli", self.cutoff_eli, 0.5, 1, " (1: never eliminate)")
         super().__post_init__()
         if self.max_n is None:
             raise ValueError(
@@ -194,10 +191,7 @@ class IntervalDesign(CommonDesign):
         one closest to ``target`` (module docstring); -1 if there is none."""
         n, y = self._counts(state)
         eliminated = np.logical_or.accumulate(self.codes[n, y] == ELIMINATE, axis=1)
-        candidates = (n > 0) & ~eliminated
-        estimate = (y + 0.05) / (n + 0.1)
-        variance = (y + 0.05) * (n - y + 0.05) / ((n + 0.1) ** 2 * (n + 1.1))
-        return select_closest(pava(estimate, 1 / variance, candidates), candidates, self.target)
+        return select_mtd(n, y, eliminated, self.target)
 
     def _counts(self, state: State) -> tuple[np.ndarray, np.ndarray]:
         """(trials, doses) patients and DLTs per dose (copies)."""

@@ -89,3 +89,15 @@ def select_closest(estimates: np.ndarray, candidates: np.ndarray, target: float)
     distance = np.where(candidates, np.abs(np.asarray(estimates) + TIE_BREAK * k - target), np.inf)
     best = np.argmin(distance, axis=1)  # the first minimum: an exact tie goes to the lower dose
     return np.where(candidates.any(axis=1), best, -1)
+
+
+def select_mtd(n: np.ndarray, y: np.ndarray, eliminated: np.ndarray, target: float) -> np.ndarray:
+    """The final selection of the R package BOIN (``select.mtd``), shared by the interval designs,
+    on ``(trials, n_doses)`` final counts: among treated doses not ``eliminated``, the isotonic
+    estimates of ``(y + 0.05) / (n + 0.1)`` weighted by their inverse variances
+    ``(y + 0.05)(n - y + 0.05) / ((n + 0.1)^2 (n + 1.1))``, and the one closest to ``target``
+    (:func:`select_closest`); -1 where no dose is left (the lowest eliminates all)."""
+    candidates = (n > 0) & ~eliminated
+    estimate = (y + 0.05) / (n + 0.1)
+    variance = (y + 0.05) * (n - y + 0.05) / ((n + 0.1) ** 2 * (n + 1.1))
+    return select_closest(pava(estimate, 1 / variance, candidates), candidates, target)

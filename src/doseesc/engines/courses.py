@@ -33,7 +33,8 @@ from doseesc.designs.base import DecisionTable, Design, compile_design, outcome_
 from doseesc.engines.montecarlo import BLOCK_TRIALS, DEFAULT_CHUNK_TRIALS, tally_result
 from doseesc.engines.parallel import map_chunks, reported, split_blocks
 from doseesc.metrics import PatientSplit, Target
-from doseesc.results import OperatingCharacteristics
+from doseesc.results import OperatingCharacteristics, json_ready
+from doseesc.stats import ratio_se
 from doseesc.streams import TrialStreams
 from doseesc.tables import Tabular
 
@@ -117,23 +118,27 @@ class CourseResult(Tabular):
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.oc.to_dict() | {
-            "courses": self.options.courses,
-            "intrapatient": self.options.intrapatient,
-            "on_dlt": self.options.on_dlt,
-            "mean_patients": self.mean_patients,
-            "se_mean_patients": self.se_mean_patients,
-            "mean_courses_per_patient": self.mean_courses_per_patient,
-            "se_mean_courses_per_patient": self.se_mean_courses_per_patient,
-            "mean_accelerated_patients": self.mean_accelerated,
-            "se_mean_accelerated_patients": self.se_mean_accelerated,
-            "low_level": self.options.low_level,
-            "mean_low_dose_patients": self.mean_low_dose,
-            "se_mean_low_dose_patients": self.se_mean_low_dose,
-            "worst_grade": dict(zip(GRADES, self.worst_grade.tolist(), strict=True)),
-            "se_worst_grade": dict(zip(GRADES, self.se_worst_grade.tolist(), strict=True)),
-            "p_switch": self.p_switch.tolist(),
-        }
+        # An undefined standard error (one trial) is None in JSON, as in every result.
+        return json_ready(
+            self.oc.to_dict()
+            | {
+                "courses": self.options.courses,
+                "intrapatient": self.options.intrapatient,
+                "on_dlt": self.options.on_dlt,
+                "mean_patients": self.mean_patients,
+                "se_mean_patients": self.se_mean_patients,
+                "mean_courses_per_patient": self.mean_courses_per_patient,
+                "se_mean_courses_per_patient": self.se_mean_courses_per_patient,
+                "mean_accelerated_patients": self.mean_accelerated,
+                "se_mean_accelerated_patients": self.se_mean_accelerated,
+                "low_level": self.options.low_level,
+                "mean_low_dose_patients": self.mean_low_dose,
+                "se_mean_low_dose_patients": self.se_mean_low_dose,
+                "worst_grade": dict(zip(GRADES, self.worst_grade.tolist(), strict=True)),
+                "se_worst_grade": dict(zip(GRADES, self.se_worst_grade.tolist(), strict=True)),
+                "p_switch": self.p_switch.tolist(),
+            }
+        )
 
 
 def _run_chunk(
@@ -341,6 +346,8 @@ def simulate_courses(
 
 
 def _mean_se(tally: _Tally, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # Not stats.sd_from_sums: the same variance in another rounding, kept so that results for a
+    # seed stay bit-identical to earlier versions.
     mean = tally.sums / n
     with np.errstate(invalid="ignore", divide="ignore"):
         var = (np.diag(tally.products) - n * mean**2) / (n - 1)
@@ -349,15 +356,10 @@ def _mean_se(tally: _Tally, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _ratio(tally: _Tally, n: int, i: int, j: int) -> tuple[float, float]:
     """Ratio of sums X/Y over trials and its delta-method standard error."""
-    sx, sy = tally.sums[i], tally.sums[j]
-    if sy == 0:
-        return float("nan"), float("nan")
-    r = sx / sy
-    # Residuals d_t = x_t - r y_t; Var(r) ~ sum d_t^2 / (sum y)^2 (with n/(n-1) correction).
-    sdd = tally.products[i, i] - 2 * r * tally.products[i, j] + r * r * tally.products[j, j]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = sdd / sy**2 * n / (n - 1)
-    return float(r), float(np.sqrt(max(var, 0.0)))
+    p = tally.products
+    return ratio_se(
+        float(tally.sums[i]), float(tally.sums[j]), float(p[i, i]), float(p[i, j]), float(p[j, j]), n
+    )
 
 
 __all__ = ["BLOCK_TRIALS", "CourseOptions", "CourseResult", "simulate_courses"]
