@@ -155,7 +155,15 @@ _CONVERT: dict[str, Callable[[Any, Param], tuple[bool, Any]]] = {
 
 COMMON = (
     Param("start_dose", "int", 0, low=0, help="index of the first cohort's dose (0 = lowest)"),
-    Param("max_n", "int", None, low=1, high=10_000, help="maximum patients per trial (none if left out)"),
+    Param(
+        "max_n",
+        "int",
+        None,
+        low=1,
+        high=10_000,
+        help="maximum patients per trial: the sample size N of boin (default 30) and the interval designs "
+        "(required); no limit if left out for the others",
+    ),
     Param(
         "stop_n_at_dose",
         "int",
