@@ -221,7 +221,7 @@ def test_options_and_names():
         ),
         ({"cutoff_eli": 0.45}, r"cutoff_eli must be a number from 0.5 to 1 \(1: never eliminate\), got 0.45"),
         ({"max_n": None}, r"max_n is required for the i3\+3 design"),
-        ({"max_n": 2}, r"max_n must be an integer from 3 to 10000 \(at least one full cohort\), got 2"),
+        ({"max_n": 2}, r"max_n must be an integer from 3 to 500 \(at least one full cohort\), got 2"),
         ({"start_dose": 3}, r"start_dose must be an integer from 0 to 2"),
     ],
 )
