@@ -505,11 +505,13 @@ def run_engine(
     progress: Callable[[int], None] | None = None,
     target: Target | None = None,
     records: bool = False,
+    common_random_numbers: bool = False,
 ):
     """Run one engine: an :class:`~doseesc.results.OperatingCharacteristics` (exact, mc), a
     :class:`~doseesc.engines.courses.CourseResult` or an :class:`~doseesc.engines.events.EventsResult`.
     ``progress`` receives the trials done so far (simulation engines); ``target`` adds the metrics
-    against it; ``records`` keeps per-trial records (mc and events)."""
+    against it; ``records`` keeps per-trial records (mc and events); ``common_random_numbers`` gives
+    every design the same simulated patients (mc; ignored by the other engines)."""
     from doseesc.engines import exact, run_events, simulate, simulate_courses
 
     if records and engine not in ("mc", "events"):
@@ -518,7 +520,15 @@ def run_engine(
         return exact(design, *exact_inputs(model), target=target)
     if engine == "mc":
         return simulate(
-            design, model, trials, seed, jobs=jobs, progress=progress, target=target, records=records
+            design,
+            model,
+            trials,
+            seed,
+            jobs=jobs,
+            progress=progress,
+            target=target,
+            records=records,
+            common_random_numbers=common_random_numbers,
         )
     if engine == "events":
         if conduct is None:

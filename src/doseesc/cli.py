@@ -644,7 +644,7 @@ def _compare(args: argparse.Namespace) -> int:
         for k, s in enumerate(scenarios):
             stage = _stager(progress, f"{s.name} ({k + 1}/{len(scenarios)}) ", s.run.engines)
             try:
-                results.append(run_scenario(s, jobs=args.jobs, stage=stage))
+                results.append(run_scenario(s, jobs=args.jobs, stage=stage, common_random_numbers=True))
             except SpecError as exc:
                 raise ScenarioError(s.file, exc.render()) from None
         progress.stage("writing the comparison")

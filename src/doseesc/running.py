@@ -158,11 +158,14 @@ def run_scenario(
     *,
     jobs: int = 1,
     stage: Callable[[int, str, int | None], Callable[[int], None] | None] | None = None,
+    common_random_numbers: bool = False,
 ) -> ScenarioResult:
     """Run every engine of ``s`` in order with one seed (``s.run.seed``, or fresh entropy).
 
     ``stage(index, engine, trials)`` is called as each engine starts (``trials`` None for the exact
     engine) and may return a callback that receives the trials done so far (events engine).
+    ``common_random_numbers``: the Monte Carlo engine gives the k-th patient of each trial the same
+    uniform whatever the design (:func:`doseesc.engines.simulate`), as ``doseesc compare`` asks.
     """
     from doseesc.build import run_engine
 
@@ -187,6 +190,7 @@ def run_scenario(
                 courses=s.course_options() if engine == "courses" else None,
                 target=s.design.target_spec(),
                 progress=progress,
+                common_random_numbers=common_random_numbers,
             )
         except SpecError as exc:
             raise ScenarioError(s.file, exc.render()) from None
