@@ -10,11 +10,12 @@ reads as :data:`BAD` too, so that its absence is not reported a second time.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
+
+from doseesc.registry import nearest
 
 
 class Failed(Exception):
@@ -134,10 +135,7 @@ class Reader:
 
     def suggest(self, name: str, allowed: Iterable[str]) -> list[str]:
         """The allowed names ``name`` may have been meant to be, nearest first."""
-        allowed = list(allowed)
-        alias = self._aliases.get(name)
-        near = [alias] if alias in allowed else []
-        return near + [m for m in difflib.get_close_matches(name, allowed, n=3, cutoff=0.6) if m not in near]
+        return nearest(name, allowed, self._aliases)
 
     def hint(self, name: str, allowed: Iterable[str]) -> str:
         """ "; did you mean X?" for the nearest of ``allowed`` to ``name``, else ";": what goes between

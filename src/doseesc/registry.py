@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -268,7 +268,7 @@ def design(name: str) -> DesignEntry:
     try:
         return REGISTRY.designs[name]
     except KeyError:
-        raise ParamError(f'"{name}" is not a design{suggest(name, REGISTRY.designs)}') from None
+        raise ParamError(f'"{name}" is not a design{_did_you_mean(name, REGISTRY.designs)}') from None
 
 
 def design_names() -> tuple[str, ...]:
@@ -286,14 +286,20 @@ def design_params() -> dict[str, Param]:
     return out
 
 
-def suggest(
-    word: str, allowed: Sequence[str] | Mapping[str, Any], aliases: Mapping[str, str] | None = None
-) -> str:
-    """``"; did you mean X?"`` for the nearest allowed word (or alias), then the allowed words."""
+def nearest(word: str, allowed: Iterable[str], aliases: Mapping[str, str] | None = None) -> list[str]:
+    """The allowed words ``word`` may have been meant to be, nearest first: its alias (a
+    command-line name for a scenario key, say), then close spellings."""
     allowed = list(allowed)
-    near = (aliases or {}).get(word) or next(iter(difflib.get_close_matches(word, allowed, 1, 0.6)), None)
-    hint = f"; did you mean {near}?" if near else ""
-    return f"{hint} allowed: {', '.join(allowed)}"
+    alias = (aliases or {}).get(word)
+    near = [alias] if alias in allowed else []
+    return near + [m for m in difflib.get_close_matches(word, allowed, n=3, cutoff=0.6) if m not in near]
+
+
+def _did_you_mean(word: str, allowed: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the nearest allowed word, then the allowed words."""
+    allowed = list(allowed)
+    near = nearest(word, allowed)
+    return (f"; did you mean {near[0]}?" if near else "") + f" allowed: {', '.join(allowed)}"
 
 
 def design_schema() -> str:
