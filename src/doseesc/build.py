@@ -85,9 +85,6 @@ class DesignSpec:
     target: float | None = None
     target_band: tuple[float, float] | None = None
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self.params).get(key, default)
-
     def to_dict(self, design: Any = None) -> dict[str, Any]:
         """The name, every parameter of the design and the target, if any: the values ``design``
         (the built design) runs with, else those given or the registry's defaults."""
@@ -294,18 +291,10 @@ def make_design(spec: DesignSpec, n_doses: int):
         entry = registry.design(spec.name)
     except registry.ParamError as exc:
         raise SpecError(f"<design.name> {exc}") from None
-    values = {}
-    for key, value in spec.params:
-        param = entry.param(key)
-        if param is None:
-            allowed = ", ".join(p.name for p in entry.params)
-            raise SpecError(f"<design.{key}> is not a parameter of design {spec.name}; allowed: {allowed}")
-        try:
-            values[key] = param.convert(value)
-        except registry.ParamError as exc:
-            raise SpecError(f"<design.{key}> {exc}") from None
     try:
-        return entry.build(n_doses, values, spec.target)
+        return entry.build(n_doses, dict(spec.params), spec.target)
+    except registry.ParamError as exc:
+        raise SpecError(f"<design.{exc.key}> {exc}") from None
     except ValueError as exc:
         # The design's own checks begin with its field's name ("max_n must be ..."): say where.
         name, _, rest = str(exc).partition(" ")

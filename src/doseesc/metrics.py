@@ -90,9 +90,6 @@ class Target:
             return np.full(ok.shape[0], 2)
         return np.where(ok, 1, np.where(index > index[ok].max(), 2, 0))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "band": None if self.band is None else list(self.band)}
-
 
 def _closest(p: np.ndarray, target: float, among: np.ndarray) -> int:
     """The dose among ``among`` whose ``p`` is closest to ``target``; a tie within rounding

@@ -27,7 +27,12 @@ Kind = Literal["bool", "int", "float", "probability", "interval", "str"]
 
 
 class ParamError(ValueError):
-    """An invalid value for a parameter; the message says what is allowed (the caller names where)."""
+    """An invalid value for a parameter; the message says what is allowed, ``key`` (when known)
+    which parameter, so that each caller names it its own way (``--max-n``, ``design.max_n``)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -203,15 +208,19 @@ class DesignEntry:
         """The design over ``n_doses`` levels with ``values`` (converted; defaults for the rest) and,
         for a design that ``takes_target``, the ``target``."""
         values = dict(values or {})
+        for key in values:
+            if self.param(key) is None:
+                allowed = ", ".join(p.name for p in self.params)
+                raise ParamError(f"is not a parameter of design {self.name}; allowed: {allowed}", key)
         kwargs = {}
         for p in self.params:
             if p.name in values and values[p.name] is not None:
-                kwargs[p.arg or p.name] = p.convert(values[p.name])
+                try:
+                    kwargs[p.arg or p.name] = p.convert(values[p.name])
+                except ParamError as exc:
+                    raise ParamError(str(exc), p.name) from None
             elif p.fixed is None and p.default is not None:
                 kwargs[p.arg or p.name] = p.default
-        unknown = set(values) - {p.name for p in self.params}
-        if unknown:
-            raise ParamError(f"{sorted(unknown)} not parameters of design {self.name}")
         if self.takes_target and target is not None:
             kwargs["target"] = target
         return self.factory(n_doses, **kwargs)
@@ -219,10 +228,9 @@ class DesignEntry:
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered toxicity model or engine: its name, typed parameters and help."""
+    """A registered toxicity model or engine: its name and help."""
 
     name: str
-    params: tuple[Param, ...] = ()
     help: str = ""
     simulates: bool = False
     """Engines: whether it simulates trials (takes a number of trials and a seed)."""
@@ -323,13 +331,14 @@ def design_schema() -> str:
 
 def register_engine(name: str, help: str, *, simulates: bool) -> Entry:
     """Name an engine (its dispatch lives in :func:`doseesc.build.run_engine`)."""
-    REGISTRY.engines[name] = entry = Entry(name, (), help, simulates)
+    REGISTRY.engines[name] = entry = Entry(name, help, simulates)
     return entry
 
 
-def register_model(name: str, help: str, params: Sequence[Param] = ()) -> Entry:
-    """Name a toxicity model (its construction lives in :func:`doseesc.build.make_model`)."""
-    REGISTRY.models[name] = entry = Entry(name, tuple(params), help)
+def register_model(name: str, help: str) -> Entry:
+    """Name a toxicity model (its construction and its keys live in :func:`doseesc.build.make_model`
+    and the scenario reader)."""
+    REGISTRY.models[name] = entry = Entry(name, help)
     return entry
 
 
