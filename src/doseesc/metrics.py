@@ -148,7 +148,7 @@ def metrics(
         return out
 
     def binomial(q: float) -> float:
-        return float(np.sqrt(q * (1 - q) / n_trials))
+        return float(np.sqrt(max(q * (1 - q), 0.0) / n_trials))  # q may exceed 1 by rounding
 
     out |= {
         "se_p_correct": binomial(out["p_correct"]),

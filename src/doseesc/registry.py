@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["bool", "int", "float", "probability", "interval", "str"]
+Kind = Literal["bool", "int", "float", "probability", "interval", "str", "probabilities", "numbers"]
 
 
 class ParamError(ValueError):
@@ -69,6 +69,10 @@ class Param:
             return "two probabilities [lo, hi] with lo <= target <= hi"
         if self.kind == "probability":
             return "a probability strictly between 0 and 1"
+        if self.kind == "probabilities":
+            return "a list of probabilities strictly between 0 and 1, one per dose"
+        if self.kind == "numbers":
+            return "a list of positive numbers, one per dose"
         word = "an integer" if self.kind == "int" else "a number"
         if self.low is not None and self.high is not None:
             return f"{word} from {_show(self.low)} to {_show(self.high)}"
@@ -108,7 +112,7 @@ def _from_text(text: str, kind: str) -> Any:
     text = text.strip()
     if kind == "bool":
         return {"true": True, "false": False, "yes": True, "no": False}.get(text.lower(), text)
-    if kind == "interval":
+    if kind in ("interval", "probabilities", "numbers"):
         parts = [p for p in text.replace(" ", "").split(",") if p]
         try:
             return [float(p) for p in parts]
@@ -145,6 +149,14 @@ def _interval(v: Any, p: Param) -> tuple[bool, Any]:
     return ok and v[0] <= v[1], tuple(float(x) for x in v) if ok else v
 
 
+def _list(v: Any, p: Param) -> tuple[bool, Any]:
+    if not isinstance(v, list | tuple) or not v:
+        return False, v
+    ok = all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+    ok = ok and all((0 < x < 1) if p.kind == "probabilities" else x > 0 for x in v)
+    return ok, tuple(float(x) for x in v) if ok else v
+
+
 def _str(v: Any, p: Param) -> tuple[bool, Any]:
     return isinstance(v, str) and (not p.choices or v in p.choices), v
 
@@ -155,6 +167,8 @@ _CONVERT: dict[str, Callable[[Any, Param], tuple[bool, Any]]] = {
     "float": _number,
     "probability": _number,
     "interval": _interval,
+    "probabilities": _list,
+    "numbers": _list,
     "str": _str,
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from doseesc.designs.aplusb import APlusB
 from doseesc.designs.boin import BOIN
+from doseesc.designs.crm import CRM
 from doseesc.designs.interval import MTPI2, I3plus3, Keyboard
 from doseesc.designs.titration import AcceleratedTitration
 from doseesc.registry import Param, register_design
@@ -138,4 +139,76 @@ register_design(
     INTERVAL,
     takes_target=True,
     help="i3+3 (Liu, Wang & Ji 2020): y/n and (y - 1)/n against the equivalence interval",
+)
+
+register_design(
+    "crm",
+    CRM,
+    (
+        Param(
+            "skeleton",
+            "probabilities",
+            None,
+            help="prior guesses of P(DLT), increasing, one per dose (default: from halfwidth and prior_mtd)",
+        ),
+        Param(
+            "halfwidth",
+            "float",
+            0.05,
+            low=0.001,
+            high=0.5,
+            help="indifference-interval half-width for a computed skeleton (Lee & Cheung 2009)",
+        ),
+        Param(
+            "prior_mtd",
+            "int",
+            None,
+            low=0,
+            help="dose index of the prior guess of the MTD, for a computed skeleton (default: the middle)",
+        ),
+        Param(
+            "working_model",
+            "str",
+            "empiric",
+            choices=("empiric", "logistic"),
+            arg="model",
+            help="the CRM's working model: empiric (power) or one-parameter logistic",
+        ),
+        Param(
+            "intercept", "float", 3.0, low=-10, high=10, help="the logistic working model's fixed intercept"
+        ),
+        Param("prior_var", "float", 1.34, low=0.01, high=100, help="variance of the normal prior on beta"),
+        Param("cohort_size", "int", 1, low=1, high=12, help="patients per cohort"),
+        Param(
+            "restrict",
+            "bool",
+            True,
+            help="no skipping on escalation, and no escalation right after a cohort whose DLT rate reached "
+            "the target",
+        ),
+        Param(
+            "estimate",
+            "str",
+            "plugin",
+            choices=("plugin", "posterior"),
+            help="P(DLT) estimates: the model at the posterior mean of beta, or the posterior mean of P(DLT)",
+        ),
+        Param(
+            "safety_stop",
+            "float",
+            None,
+            low=0.5,
+            high=1,
+            help="stop with no MTD when P(P(DLT) at the lowest dose > target) exceeds this",
+        ),
+        Param(
+            "select_untried",
+            "bool",
+            True,
+            help="whether the final selection may name a dose nobody received",
+        ),
+    ),
+    takes_target=True,
+    help="the CRM (O'Quigley et al. 1990) as the R package dfcrm runs it; max_n is the sample size N "
+    "(default 30)",
 )

@@ -1,0 +1,131 @@
+"""The CRM against an independent scalar oracle (``tests/crm_oracle.py``: adaptive quadrature, plain
+recursion), dfcrm's published skeleton, and the Monte Carlo engine."""
+
+from __future__ import annotations
+
+import crm_oracle as oracle
+import numpy as np
+import pytest
+
+from doseesc.designs.base import compile_design
+from doseesc.designs.crm import CRM, closest
+from doseesc.designs.crm_model import WorkingModel, empiric_skeleton, logistic_skeleton
+from doseesc.engines.exact import exact
+from doseesc.engines.montecarlo import simulate
+from doseesc.models.table import DoseToxicityTable
+from doseesc.registry import design
+
+SKELETON = (0.05, 0.12, 0.25, 0.4, 0.55, 0.7)
+
+
+def test_indifference_interval_skeleton_matches_dfcrm_getprior():
+    # dfcrm's getprior(0.05, 0.3, 3, 6) (Lee & Cheung 2009, as stated in the dfcrm documentation).
+    s = empiric_skeleton(0.05, 0.3, 2, 6)
+    np.testing.assert_allclose(s, [0.1225, 0.2040, 0.3, 0.4018, 0.5013, 0.5928], atol=6e-5)
+
+
+@pytest.mark.parametrize("model", ["empiric", "logistic"])
+def test_skeleton_spacing_is_the_indifference_interval(model):
+    # The defining property (Lee & Cheung 2009), target 0.25 +- 0.05 and prior MTD level index 1:
+    # below it, where level k's model reaches 0.30 level k-1 is at 0.20; above, where level k-1
+    # reaches 0.20 level k is at 0.30.
+    make = empiric_skeleton if model == "empiric" else logistic_skeleton
+    s = make(0.05, 0.25, 1, 5)
+    assert s[1] == pytest.approx(0.25, abs=1e-15)
+    m = WorkingModel(tuple(s), model)
+    assert m.psi(np.array(m.crossing(1, 0.30)))[0] == pytest.approx(0.20, abs=1e-12)
+    for k in range(2, 5):
+        assert m.psi(np.array(m.crossing(k - 1, 0.20)))[k] == pytest.approx(0.30, abs=1e-12)
+
+
+def test_posterior_quadrature_matches_adaptive_quadrature():
+    m = WorkingModel(SKELETON, prior_var=1.34)
+    n = np.array([[3, 6, 9, 3, 0, 0], [1, 0, 0, 0, 0, 0], [3, 3, 3, 3, 3, 3]])
+    y = np.array([[0, 1, 3, 2, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 1, 1, 2, 3]])
+    c = oracle.Crm(SKELETON, 0.3, 1, 1)
+    for row in range(3):
+        counts = tuple(zip(n[row].tolist(), y[row].tolist(), strict=True))
+        expected = oracle.estimates(c, counts)
+        np.testing.assert_allclose(
+            m.psi(m.posterior_mean(n[row : row + 1], y[row : row + 1]))[0], expected, atol=1e-12
+        )
+        c_safe = oracle.Crm(SKELETON, 0.3, 1, 1, safety=0.5)
+        p_above = m.prob_above(n[row : row + 1], y[row : row + 1], 0, 0.3)[0]
+        assert (p_above > 0.5) == oracle.unsafe(c_safe, counts)
+
+
+def test_closest_follows_dfcrm_three_way_rule():
+    p = np.array([[0.1, 0.2, 0.25], [0.35, 0.4, 0.5], [0.1, 0.25, 0.35], [0.2, 0.3, 0.4], [0.25, 0.35, 0.5]])
+    np.testing.assert_array_equal(closest(p, 0.3), [2, 0, 1, 1, 0])
+    # a tie (0.25 and 0.35 both 0.05 from 0.3) goes to the lower dose
+    allowed = np.array([[True, True, False]] * 5)
+    np.testing.assert_array_equal(closest(p, 0.3, allowed), [1, 0, 1, 1, 0])
+
+
+OPTIONS = [
+    ({}, {}),
+    ({"estimate": "posterior"}, {"estimate": "posterior"}),
+    ({"model": "logistic"}, {"model": "logistic"}),
+    ({"safety_stop": 0.7}, {"safety": 0.7}),
+    ({"select_untried": False}, {"untried": False}),
+    ({"restrict": False}, {"restrict": False}),
+    ({"prior_var": 0.5, "start_dose": 1}, {"prior_var": 0.5}),
+]
+
+
+@pytest.mark.parametrize(("options", "oracle_options"), OPTIONS)
+def test_exact_equals_oracle_on_random_curves(options, oracle_options):
+    rng = np.random.default_rng(20261130)
+    for cohort, total in ((3, 12), (1, 6)):
+        p = np.sort(rng.uniform(0.01, 0.8, 6))
+        d = CRM(6, target=0.3, skeleton=SKELETON, cohort_size=cohort, max_n=total, **options)
+        r = exact(d, p)
+        c = oracle.Crm(SKELETON, 0.3, cohort, total, **oracle_options)
+        ref = oracle.operating(c, tuple(p.tolist()), start=options.get("start_dose", 0))
+        np.testing.assert_allclose(np.r_[r.p_none, r.p_select], ref["selected"], atol=1e-12)
+        np.testing.assert_allclose(r.mean_n, ref["patients"], atol=1e-12)
+        np.testing.assert_allclose(r.mean_dlt, ref["dlts"], atol=1e-12)
+
+
+def test_monte_carlo_within_four_standard_errors_of_exact():
+    d = CRM(6, target=0.3, skeleton=SKELETON, cohort_size=3, max_n=30)
+    p = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
+    ex = exact(d, p)
+    mc = simulate(d, DoseToxicityTable(p), n_trials=100_000, seed=7)
+    se = np.sqrt(ex.p_select * (1 - ex.p_select) / 100_000)
+    assert np.all(np.abs(mc.p_select - ex.p_select) <= 4 * se + 1e-12)
+
+
+def test_restriction_never_skips_and_respects_coherence():
+    d = CRM(6, target=0.3, skeleton=SKELETON, cohort_size=3, max_n=30)
+    t = compile_design(d)
+    live = np.arange(t.n_live)
+    for dlt in range(4):
+        nxt = t.next[live, dlt]
+        ok = (nxt >= 0) & (nxt < t.n_live)
+        src, dst = live[ok], nxt[ok]
+        cap = np.where(dlt / 3 >= 0.3, t.dose[src], t.dose[src] + 1)
+        assert np.all(t.dose[dst] <= cap)
+
+
+def test_registry_builds_the_crm_with_a_computed_skeleton():
+    crm = design("crm").build(6, {"halfwidth": 0.05, "prior_mtd": 2}, target=0.3)
+    np.testing.assert_allclose(crm.working.skeleton, empiric_skeleton(0.05, 0.3, 2, 6))
+    assert crm.cohort_size == 1 and crm.max_n == 30
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"skeleton": (0.1, 0.3, 0.2, 0.4, 0.5, 0.6)}, "skeleton must hold 6 increasing"),
+        ({"skeleton": (0.1, 0.2)}, "skeleton must hold 6"),
+        ({"max_n": 31, "cohort_size": 3}, "max_n must be a multiple"),
+        ({"model": "probit"}, "model must be one of"),
+        ({"safety_stop": 0.2}, "safety_stop must be"),
+        ({"halfwidth": 0.4}, "halfwidth must leave"),
+        ({"model": "logistic", "intercept": -3.0, "skeleton": SKELETON}, "skeleton must stay below"),
+    ],
+)
+def test_bad_parameters_name_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CRM(6, **kwargs)
