@@ -284,17 +284,19 @@ class CourseSpec:
 # Objects
 
 
-def make_design(spec: DesignSpec, n_doses: int):
-    """The design named by ``spec`` over ``n_doses`` levels, through the registry; an invalid
-    parameter is a :class:`SpecError` naming ``<design.KEY>`` and what it allows."""
+def make_design(spec: DesignSpec, n_doses: int, doses: np.ndarray | None = None):
+    """The design named by ``spec`` over ``n_doses`` levels (with dose values ``doses``, for the
+    designs that use them), through the registry; an invalid parameter is a :class:`SpecError`
+    naming ``<design.KEY>`` and what it allows."""
     try:
         entry = registry.design(spec.name)
     except registry.ParamError as exc:
         raise SpecError(f"<design.name> {exc}") from None
     try:
-        return entry.build(n_doses, dict(spec.params), spec.target)
+        return entry.build(n_doses, dict(spec.params), spec.target, doses)
     except registry.ParamError as exc:
-        raise SpecError(f"<design.{exc.key}> {exc}") from None
+        where = "doses.values" if exc.key == "doses" else f"design.{exc.key}"
+        raise SpecError(f"<{where}> {exc}") from None
     except ValueError as exc:
         # The design's own checks begin with its field's name ("max_n must be ..."): say where.
         name, _, rest = str(exc).partition(" ")

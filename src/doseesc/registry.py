@@ -212,15 +212,23 @@ class DesignEntry:
     takes_target: bool = False
     """The rule itself uses the target (interval designs): the scenario's ``target`` is passed to
     the factory as ``target=`` (else the design's default applies, and its metrics use it)."""
+    takes_doses: bool = False
+    """The rule uses the dose values (model-based designs): the scenario's doses are passed to the
+    factory as ``doses=`` (any one unit; only their ratios matter to the designs here)."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
     def build(
-        self, n_doses: int, values: Mapping[str, Any] | None = None, target: float | None = None
+        self,
+        n_doses: int,
+        values: Mapping[str, Any] | None = None,
+        target: float | None = None,
+        doses: Sequence[float] | None = None,
     ) -> Any:
         """The design over ``n_doses`` levels with ``values`` (converted; defaults for the rest) and,
-        for a design that ``takes_target``, the ``target``."""
+        for a design that ``takes_target``, the ``target``; for one that ``takes_doses``, the dose
+        values (an error naming ``doses`` when there are none)."""
         values = dict(values or {})
         for key in values:
             if self.param(key) is None:
@@ -237,6 +245,13 @@ class DesignEntry:
                 kwargs[p.arg or p.name] = p.default
         if self.takes_target and target is not None:
             kwargs["target"] = target
+        if self.takes_doses:
+            if doses is None:
+                raise ParamError(
+                    f"design {self.name} needs the dose values: give them (--doses, or [doses] values)",
+                    "doses",
+                )
+            kwargs["doses"] = tuple(float(d) for d in doses)
         return self.factory(n_doses, **kwargs)
 
 
@@ -268,6 +283,7 @@ def register_design(
     help: str = "",
     common: bool = True,
     takes_target: bool = False,
+    takes_doses: bool = False,
 ) -> DesignEntry:
     """Make ``factory`` available as design ``name`` to the command line, scenario files and sweeps.
     Registering a name again replaces the entry."""
@@ -275,7 +291,7 @@ def register_design(
     clash = {p.name for p in own} & {p.name for p in (*COMMON, *TARGET)} | ({"name"} & {p.name for p in own})
     if clash:
         raise ValueError(f"design {name}: parameter names {sorted(clash)} are reserved")
-    entry = DesignEntry(name, factory, own + (COMMON if common else ()), help, takes_target)
+    entry = DesignEntry(name, factory, own + (COMMON if common else ()), help, takes_target, takes_doses)
     REGISTRY.designs[name] = entry
     return entry
 

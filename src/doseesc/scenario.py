@@ -157,7 +157,7 @@ class Scenario:
             model = make_model(self.toxicity, self.doses, self.regimen, self.population, engine=engine)
             if models is not None:
                 models[kind] = model
-        design = make_design(self.design, model.n_doses)
+        design = make_design(self.design, model.n_doses, self.doses.array())
         check(design, model, engine, self.toxicity)
         return design, model
 
@@ -165,7 +165,9 @@ class Scenario:
         return None if self.conduct is None else make_conduct(self.conduct, self.regimen)
 
     def course_options(self):
-        return course_options(self.courses or CourseSpec(), make_design(self.design, self.n_doses))
+        return course_options(
+            self.courses or CourseSpec(), make_design(self.design, self.n_doses, self.doses.array())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The validated settings as JSON-ready data (the inputs of a run)."""
@@ -173,7 +175,8 @@ class Scenario:
         out["file"] = self.file
         for key in ("doses", "toxicity", "regimen", "population", "conduct", "courses"):
             out[key] = spec_dict(getattr(self, key))
-        out["design"] = spec_dict(self.design.to_dict(make_design(self.design, self.n_doses)))
+        design = make_design(self.design, self.n_doses, self.doses.array())
+        out["design"] = spec_dict(self.design.to_dict(design))
         out["run"] = {
             "engines": list(self.run.engines),
             "trials": {e: self.run.trials_for(e) for e in self.run.engines if e in SIMULATION_ENGINES},

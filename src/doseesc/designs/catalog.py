@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from doseesc.designs.aplusb import APlusB
+from doseesc.designs.blrm import BLRM
 from doseesc.designs.boin import BOIN
 from doseesc.designs.crm import CRM
 from doseesc.designs.interval import MTPI2, I3plus3, Keyboard
@@ -211,4 +212,85 @@ register_design(
     takes_target=True,
     help="the CRM (O'Quigley et al. 1990) as the R package dfcrm runs it; max_n is the sample size N "
     "(default 30)",
+)
+
+register_design(
+    "blrm",
+    BLRM,
+    (
+        Param(
+            "reference_dose",
+            "float",
+            None,
+            low=0,
+            help="the reference dose d* of logit p = log(alpha) + beta log(d/d*), in the doses' unit "
+            "(default: the middle dose)",
+        ),
+        Param(
+            "prior_p_ref",
+            "float",
+            0.25,
+            low=0.001,
+            high=0.999,
+            help="prior guess of P(DLT) at the reference dose: log(alpha) is centred on its logit",
+        ),
+        Param("sd_log_alpha", "float", 2.0, low=0.01, high=10, help="prior standard deviation of log(alpha)"),
+        Param("mean_log_beta", "float", 0.0, low=-5, high=5, help="prior mean of log(beta)"),
+        Param("sd_log_beta", "float", 1.0, low=0.01, high=5, help="prior standard deviation of log(beta)"),
+        Param(
+            "prior_corr",
+            "float",
+            0.0,
+            low=-0.95,
+            high=0.95,
+            help="prior correlation of log(alpha), log(beta)",
+        ),
+        Param(
+            "lower", "float", 0.16, low=0.001, high=0.999, help="lower end of the target interval of P(DLT)"
+        ),
+        Param("overdose", "float", 0.33, low=0.001, high=0.999, help="P(DLT) from which a dose overdoses"),
+        Param(
+            "ewoc",
+            "float",
+            0.25,
+            low=0.001,
+            high=0.999,
+            help="escalation with overdose control: a dose is allowed while P(overdosing) is below this",
+        ),
+        Param(
+            "max_increase",
+            "float",
+            1.0,
+            low=0,
+            high=100,
+            help="the next dose is at most (1 + this) times the dose just given (1: doubling)",
+        ),
+        Param(
+            "choose",
+            "str",
+            "target",
+            choices=("target", "highest"),
+            help="next dose among the allowed: the highest P(target interval), or the highest dose",
+        ),
+        Param(
+            "min_at_mtd",
+            "int",
+            6,
+            low=1,
+            high=10_000,
+            help="stop when the recommended dose holds this many patients and P(target) is high enough",
+        ),
+        Param(
+            "min_target_prob",
+            "float",
+            0.5,
+            low=0,
+            high=1,
+            help="P(target interval) at the recommended dose needed to stop early",
+        ),
+        COHORT_SIZE,
+    ),
+    takes_doses=True,
+    help="BLRM with escalation with overdose control (Neuenschwander et al. 2008); uses the dose values; "
+    "max_n default 30",
 )
