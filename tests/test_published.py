@@ -21,7 +21,7 @@ import pytest
 from doseesc.cli import main
 from doseesc.designs.base import RUNNING
 from doseesc.designs.boin import BOIN, lambda_d, lambda_e
-from doseesc.designs.interval import MTPI2
+from doseesc.designs.interval import MTPI2, Keyboard
 from doseesc.engines import exact
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +134,68 @@ def test_boin_final_selection_of_the_jss_example():
     assert design.final_selection(np.array([[3, 3, 15, 9, 0]]), np.array([[0, 0, 4, 4, 0]])).tolist() == [2]
 
 
+# R BOIN 2.7.2 `select.mtd(target, n, y, extrasafe = ..., boundMTD = FALSE)` on 32 data sets (six
+# doses, the sixth untreated): target, patients, DLTs, extrasafe, the MTD R names (1-based, 99:
+# none).  Output of tools/boin_reference.R written to tests/fixtures/boin-reference.csv in
+# dx-li/mdanderson-stats (commit bf0ff44); its 32 rows with boundMTD = TRUE (not an option of
+# doseesc) are left out.
+R_SELECT_MTD = """
+0.25 15,9,3,24,30,0 3,2,1,12,23,0 - 2
+0.4 3,12,6,12,24,0 1,2,3,4,10,0 extrasafe 4
+0.25 9,3,24,30,30,0 0,0,9,15,28,0 - 3
+0.4 15,12,3,30,30,0 3,5,3,15,17,0 - 2
+0.25 12,30,30,3,12,0 0,0,7,0,3,0 extrasafe 5
+0.4 6,15,3,12,3,0 0,5,3,5,1,0 - 2
+0.25 24,6,6,6,12,0 3,0,2,3,4,0 - 3
+0.4 3,15,9,24,3,0 0,2,4,11,0,0 extrasafe 5
+0.25 3,9,9,30,12,0 0,0,4,8,7,0 - 3
+0.4 12,3,24,24,30,0 4,1,7,14,13,0 - 3
+0.25 15,9,12,12,6,0 2,1,3,6,2,0 extrasafe 3
+0.4 6,12,24,3,12,0 0,3,9,1,8,0 - 4
+0.25 9,12,24,3,9,0 0,5,6,2,5,0 - 2
+0.4 12,9,6,3,30,0 4,2,3,2,17,0 extrasafe 3
+0.25 15,6,12,3,3,0 1,2,4,0,0,0 - 5
+0.4 15,15,9,3,9,0 0,2,2,2,2,0 - 5
+0.25 15,12,9,12,15,0 1,3,5,5,9,0 extrasafe 2
+0.4 30,30,9,6,24,0 0,3,3,0,18,0 - 4
+0.25 24,6,12,30,30,0 1,2,2,14,17,0 - 3
+0.4 15,15,3,3,9,0 6,2,1,1,3,0 extrasafe 5
+0.25 15,6,3,15,9,0 0,2,1,15,8,0 - 2
+0.4 12,6,6,9,12,0 0,0,3,2,7,0 - 4
+0.25 15,30,30,3,24,0 2,9,6,2,14,0 extrasafe 3
+0.4 24,30,12,15,9,0 0,1,4,4,3,0 - 5
+0.25 15,30,3,12,12,0 4,6,1,10,9,0 - 2
+0.4 15,24,30,30,15,0 2,3,9,8,8,0 extrasafe 4
+0.25 30,6,15,24,6,0 8,2,4,14,4,0 - 1
+0.4 6,24,24,30,9,0 0,13,9,19,5,0 - 2
+0.25 6,3,3,6,9,0 1,1,1,0,5,0 extrasafe 4
+0.4 6,3,30,24,9,0 0,0,5,5,3,0 - 5
+0.25 9,15,24,15,6,0 0,1,8,2,2,0 - 4
+0.4 6,24,6,3,6,0 1,3,1,1,0,0 extrasafe 5
+"""
+
+
+def select_cases(block: str) -> list[tuple[float, list[int], list[int], list[str]]]:
+    """(target, patients, DLTs, remaining fields) of each line of a select.mtd block."""
+    cases = []
+    for line in block.strip().splitlines():
+        target, n, y, *rest = line.split()
+        cases.append((float(target), [int(v) for v in n.split(",")], [int(v) for v in y.split(",")], rest))
+    return cases
+
+
+def one_based(selected: int) -> int:
+    """R's dose numbering: 1-based, 99 for no MTD."""
+    return 99 if selected < 0 else selected + 1
+
+
+@pytest.mark.parametrize(("target", "n", "y", "rest"), select_cases(R_SELECT_MTD))
+def test_boin_final_selection_equals_r_select_mtd(target, n, y, rest):
+    flag, mtd = rest
+    design = BOIN(len(n), target, max_n=30, extrasafe=flag == "extrasafe")
+    assert one_based(int(design.final_selection(np.array([n]), np.array([y]))[0])) == int(mtd)
+
+
 # mTPI-2, target 0.3, EI [0.25, 0.35], elimination at P(p > 0.3) > 0.95, five doses: Figure 3 of Guo
 # et al. (Contemp Clin Trials 2017;58:23-33) as transcribed in brockk/escalation,
 # tests/testthat/test_mtpi2.R (commit 2b523d9).  One line per dose (1-based; doses 1 and 5 have no
@@ -234,3 +296,170 @@ def test_boin_exact_oc_equal_r_get_oc_within_monte_carlo_error():
             assert within_4_se_of_a_mean(published, mean, sd, 1e-4), key
     assert within_4_se_of_a_mean(GET_OC["totaln"], oc.mean_total_n, oc.sd_total_n, 1e-4)
     assert within_4_se_of_a_mean(GET_OC["totaltox"], oc.mean_total_dlt, oc.sd_total_dlt, 1e-4)
+
+
+# R BOIN 2.7.2 `get.oc(0.3, c(0.05, 0.15, 0.3, 0.45, 0.6), ncohort = 10, cohortsize = 3,
+# n.earlystop = 100, ntrial = 10000, seed = 120)`: selection probability, mean patients and mean DLTs
+# per dose (tools/boin_reference.R -> tests/fixtures/boin-oc-reference.csv in dx-li/mdanderson-stats,
+# commit bf0ff44).
+R_GET_OC_03 = {
+    "selection": [0.0112, 0.2374, 0.5455, 0.1919, 0.0139],
+    "patients": [4.1601, 9.1197, 11.1366, 4.785, 0.7959],
+    "dlts": [0.2076, 1.3651, 3.3434, 2.1553, 0.4857],
+}
+P_TRUE_03 = [0.05, 0.15, 0.3, 0.45, 0.6]
+
+
+def assert_per_dose_oc_within_4_se(oc, published: dict[str, list[float]]) -> None:
+    for published_p, p in zip(published["selection"], oc.p_select, strict=True):
+        assert within_4_se_of_a_proportion(100 * published_p, p, 0.0001)
+    for published_mean, mean, sd in zip(published["patients"], oc.mean_n, oc.sd_n, strict=True):
+        assert within_4_se_of_a_mean(published_mean, mean, sd, 1e-4)
+    for published_mean, mean, sd in zip(published["dlts"], oc.mean_dlt, oc.sd_dlt, strict=True):
+        assert within_4_se_of_a_mean(published_mean, mean, sd, 1e-4)
+
+
+def test_boin_exact_oc_equal_the_r_documentation_scenario_within_monte_carlo_error():
+    assert_per_dose_oc_within_4_se(exact(BOIN(5, 0.3, max_n=30), P_TRUE_03), R_GET_OC_03)
+
+
+# --------------------------------------------------------------------------------------------
+# Keyboard: the R package Keyboard 0.1.3 (CRAN), run by tools/keyboard_reference.R in
+# dx-li/mdanderson-stats (commit d9a12bb), fixtures tests/fixtures/keyboard-*.csv.  The package
+# scores the partial keys at 0 and 1 per unit width, i.e. as mTPI-2 does (docstring of
+# doseesc.designs.interval), so its table is checked against both of doseesc's rules.
+
+# `get.boundary.kb(target, ncohort = 10, cohortsize = 3)$full_boundary_tab`, n = 1..30: escalate if
+# DLTs <=, de-escalate if >= (elimination included), eliminate if >= (NA: never).
+KEYBOARD_TABLES = {
+    0.15: (
+        "0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 2 2 2 2 2 2 2",
+        "1 1 1 1 1 2 2 2 2 2 3 3 3 3 3 4 4 4 4 4 5 5 5 5 5 6 6 6 6 6",
+        "1 2 2 2 2 3 3 3 3 4 4 4 4 5 5 5 5 6 6 6 6 6 7 7 7 7 7 8 8 8",
+    ),
+    0.2: (
+        "0 0 0 0 0 0 0 1 1 1 1 1 1 1 2 2 2 2 2 2 2 3 3 3 3 3 3 3 4 4",
+        "1 1 1 1 2 2 2 2 3 3 3 3 4 4 4 4 5 5 5 5 6 6 6 6 7 7 7 7 8 8",
+        "1 2 2 3 3 3 4 4 4 5 5 5 5 6 6 6 7 7 7 7 8 8 8 8 9 9 9 9 10 10",
+    ),
+    0.25: (
+        "0 0 0 0 0 1 1 1 1 1 2 2 2 2 2 3 3 3 3 3 4 4 4 4 4 5 5 5 5 5",
+        "1 1 1 2 2 2 3 3 3 3 4 4 4 5 5 5 6 6 6 6 7 7 7 8 8 8 9 9 9 9",
+        "NA 2 3 3 3 4 4 4 5 5 6 6 6 7 7 7 8 8 8 9 9 9 10 10 10 11 11 11 12 12",
+    ),
+    0.3: (
+        "0 0 0 0 1 1 1 1 2 2 2 2 3 3 3 3 4 4 4 4 5 5 5 5 6 6 6 6 7 7",
+        "1 1 2 2 2 3 3 3 4 4 4 5 5 5 6 6 6 7 7 7 8 8 9 9 9 10 10 10 11 11",
+        "NA 2 3 3 4 4 5 5 5 6 6 7 7 8 8 8 9 9 9 10 10 11 11 11 12 12 12 13 13 14",
+    ),
+    0.35: (
+        "0 0 0 1 1 1 2 2 2 2 3 3 3 4 4 4 5 5 5 5 6 6 6 7 7 7 8 8 8 8",
+        "1 1 2 2 2 3 3 4 4 4 5 5 6 6 6 7 7 8 8 8 9 9 10 10 10 11 11 12 12 12",
+        "NA 2 3 4 4 5 5 6 6 7 7 7 8 8 9 9 10 10 11 11 11 12 12 13 13 14 14 14 15 15",
+    ),
+    0.4: (
+        "0 0 1 1 1 2 2 2 3 3 3 4 4 4 5 5 5 6 6 6 7 7 8 8 8 9 9 9 10 10",
+        "1 1 2 2 3 3 4 4 5 5 5 6 6 7 7 8 8 9 9 9 10 10 11 11 12 12 13 13 14 14",
+        "NA NA 3 4 4 5 5 6 7 7 8 8 9 9 10 10 11 11 12 12 13 13 14 14 15 15 15 16 16 17",
+    ),
+}
+
+
+def keyboard_rows(target: float) -> list[tuple[int, int, int, int]]:
+    """(n, escalate, de-escalate, eliminate) for n = 1..30, "never eliminate" as n + 1."""
+    rows = [[None if c == "NA" else int(c) for c in row.split()] for row in KEYBOARD_TABLES[target]]
+    return [(n, e, d, n + 1 if x is None else x) for n, (e, d, x) in enumerate(zip(*rows, strict=True), 1)]
+
+
+def doseesc_rows(design_class, target: float) -> list[tuple[int, int, int, int]]:
+    table = design_class(3, target=target, max_n=30).boundaries()
+    columns = ("n", "escalate", "deescalate", "eliminate")
+    return [tuple(int(v) for v in row) for row in zip(*(table[c] for c in columns), strict=True)]
+
+
+@pytest.mark.parametrize("design_class", [Keyboard, MTPI2])
+@pytest.mark.parametrize("target", sorted(KEYBOARD_TABLES))
+def test_keyboard_package_table_from_three_patients(design_class, target):
+    assert doseesc_rows(design_class, target)[2:] == keyboard_rows(target)[2:]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="documented convention (doseesc.designs.interval): a dose is eliminated only from n >= 3 "
+    "patients, as get.boundary.kb's own help page states; the package's code applies the rule from n = 1 "
+    "(e.g. 2/2 at target 0.3)",
+)
+@pytest.mark.parametrize("target", [0.15, 0.2, 0.25, 0.3, 0.35])
+def test_keyboard_package_table_below_three_patients(target):
+    assert doseesc_rows(Keyboard, target)[:2] == keyboard_rows(target)[:2]
+
+
+# `select.mtd.kb(target, n, y)` (extrasafe = FALSE) on 43 data sets: target, patients, DLTs, the MTD
+# the package names (1-based, 99: none); tests/fixtures/keyboard-selection.csv, its 21 extrasafe
+# rows left out (no such option in doseesc's interval designs).
+KEYBOARD_SELECT_MTD = """
+0.25 15,9,24,9,3,0 2,5,16,6,2,0 1
+0.3 24,6,3,30,9,0 6,2,1,14,2,0 2
+0.15 9,6,9,12,24,0 3,3,7,10,22,0 99
+0.25 3,15,24,9,12,0 0,2,5,2,5,0 4
+0.4 12,9,9,9,6,0 4,4,4,5,2,0 2
+0.15 15,15,30,12,3,0 2,1,6,4,1,0 3
+0.3 30,24,3,3,3,0 0,0,1,0,2,0 4
+0.4 30,24,30,12,3,0 4,8,8,4,1,0 5
+0.25 9,24,9,30,30,0 1,12,6,14,17,0 1
+0.3 30,3,3,15,30,0 2,0,1,10,18,0 3
+0.15 24,9,9,24,6,0 6,4,2,8,1,0 1
+0.25 24,30,3,15,12,0 5,11,0,7,9,0 3
+0.4 3,15,6,24,15,0 0,7,1,12,8,0 3
+0.15 12,15,12,15,15,0 0,1,6,12,8,0 2
+0.3 3,12,6,3,12,0 2,6,3,3,6,0 1
+0.4 15,6,15,12,30,0 2,0,2,2,8,0 5
+0.25 15,30,9,30,30,0 5,13,3,10,13,0 1
+0.3 12,6,9,12,12,0 1,2,3,3,6,0 4
+0.15 15,15,12,15,9,0 3,4,4,9,5,0 1
+0.25 12,15,9,9,9,0 0,1,2,5,4,0 3
+0.4 24,6,9,30,12,0 6,3,4,20,9,0 2
+0.15 3,9,9,6,3,0 0,2,2,2,0,0 5
+0.3 24,3,3,3,24,0 5,0,1,2,14,0 3
+0.4 30,15,24,3,30,0 0,1,8,2,23,0 3
+0.25 9,9,30,15,15,0 5,4,15,8,12,0 99
+0.3 9,9,12,6,6,0 2,1,4,5,6,0 3
+0.15 6,12,15,6,3,0 0,2,6,1,2,0 2
+0.25 30,15,3,15,30,0 1,2,1,9,15,0 3
+0.4 6,24,9,24,24,0 1,4,2,12,9,0 4
+0.15 6,6,6,9,15,0 0,0,1,5,9,0 3
+0.3 12,3,6,12,6,0 0,0,1,4,3,0 4
+0.4 3,30,15,12,30,0 0,11,8,10,15,0 2
+0.25 12,3,3,6,9,0 1,1,1,4,7,0 2
+0.3 30,9,9,6,15,0 2,2,4,4,11,0 2
+0.15 15,15,3,15,24,0 4,3,1,10,19,0 1
+0.25 12,3,9,15,3,0 1,1,5,8,0,0 2
+0.4 12,9,3,9,12,0 1,0,1,5,10,0 3
+0.15 9,3,12,24,12,0 5,1,4,8,5,0 99
+0.3 3,12,30,15,12,0 0,3,21,5,8,0 2
+0.4 15,6,30,24,12,0 4,3,11,12,8,0 3
+0.25 15,15,30,24,12,0 2,2,7,6,6,0 4
+0.3 3,3,6,3,9,0 0,2,4,1,6,0 1
+0.15 15,6,24,15,24,0 0,0,10,9,20,0 2
+"""
+
+
+@pytest.mark.parametrize(("target", "n", "y", "rest"), select_cases(KEYBOARD_SELECT_MTD))
+def test_keyboard_final_selection_equals_the_package(target, n, y, rest):
+    design = Keyboard(len(n), target=target, max_n=30)
+    state = design.start()
+    for dose, (patients, dlts) in enumerate(zip(n, y, strict=True)):
+        state[f"n{dose}"], state[f"y{dose}"] = np.array([patients]), np.array([dlts])
+    assert one_based(int(design.select(state)[0])) == int(rest[0])
+
+
+# `get.oc.kb(0.3, c(0.05, 0.15, 0.3, 0.45, 0.6), 10, 3, ntrial = 10000)`, tests/fixtures/keyboard-oc.csv.
+KEYBOARD_GET_OC = {
+    "selection": [0.0107, 0.2304, 0.5516, 0.1932, 0.0139],
+    "patients": [4.1493, 9.1686, 11.1675, 4.7454, 0.7638],
+    "dlts": [0.2, 1.3754, 3.348, 2.1522, 0.4605],
+}
+
+
+def test_keyboard_exact_oc_equal_the_package_within_monte_carlo_error():
+    assert_per_dose_oc_within_4_se(exact(Keyboard(5, target=0.3, max_n=30), P_TRUE_03), KEYBOARD_GET_OC)
