@@ -1,0 +1,160 @@
+"""BLRM with EWOC: the posterior against adaptive two-dimensional quadrature, EWOC on every reachable
+state, the stopping rule, exact against Monte Carlo, and its registry entry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import dblquad
+from scipy.special import logit
+
+from doseesc.designs.base import compile_design
+from doseesc.designs.blrm import BLRM
+from doseesc.designs.blrm_model import BLRMModel, BLRMPrior
+from doseesc.engines.exact import exact
+from doseesc.engines.montecarlo import simulate
+from doseesc.models.table import DoseToxicityTable
+from doseesc.registry import ParamError, design
+
+DOSES = (0.3, 0.6, 1.2, 2.5, 5.0)
+DATA = [
+    ((3, 6, 9, 6, 0), (0, 1, 2, 2, 0)),
+    ((0, 0, 3, 0, 0), (0, 0, 1, 0, 0)),
+    ((3, 3, 3, 3, 3), (0, 0, 1, 1, 2)),
+    ((6, 0, 0, 0, 0), (0, 0, 0, 0, 0)),
+]
+
+
+def _reference(model: BLRMModel, n, y, dose: int, cut: float) -> float:
+    """P(P(DLT at dose) >= cut | data) by a dense tensor Gauss-Legendre rule in the coordinates
+    (eta, log beta), eta = logit P(DLT at dose), where the event is the half-line eta >= logit(cut):
+    for each log beta node, eta runs over 30 prior standard deviations of log alpha around its prior
+    centre, split at the cut, in 24 panels of 20 nodes (independent of the design's grid and weights)."""
+    p, x = model.prior, np.asarray(model.x)
+    n, y = np.asarray(n, float), np.asarray(y, float)
+    z, w = np.polynomial.legendre.leggauss(20)
+    edges = np.linspace(0, 1, 25)
+    half = np.diff(edges)[:, None] / 2
+    t, wt = ((edges[:-1, None] + half) + half * z).ravel(), (half * w).ravel()  # composite rule on [0, 1]
+
+    c = float(logit(cut))
+    bl, bh = p.mean_log_beta - 7 * p.sd_log_beta, p.mean_log_beta + 7 * p.sd_log_beta
+    b, wb = (bl + (bh - bl) * t)[None, :], ((bh - bl) * wt)[None, :]
+    centre = p.mean_log_alpha + np.exp(b) * x[dose]
+    parts = []
+    for lo, hi in (
+        (np.minimum(c, centre - 15 * p.sd_log_alpha), c),
+        (c, np.maximum(c, centre + 15 * p.sd_log_alpha)),
+    ):
+        eta = lo + (hi - lo) * t[:, None]
+        weight = (hi - lo) * wt[:, None] * wb
+        a = eta - np.exp(b) * x[dose]
+        z1 = (a - p.mean_log_alpha) / p.sd_log_alpha
+        z2 = (b - p.mean_log_beta) / p.sd_log_beta
+        q = -(z1**2 - 2 * p.correlation * z1 * z2 + z2**2) / (2 * (1 - p.correlation**2))
+        logits = a[..., None] + np.exp(b)[..., None] * x
+        ll = (-y * np.logaddexp(0, -logits) - (n - y) * np.logaddexp(0, logits)).sum(axis=-1)
+        parts.append(np.sum(weight * np.exp(q + ll)))
+    return parts[1] / (parts[0] + parts[1])
+
+
+@pytest.mark.parametrize(("n", "y"), DATA)
+def test_posterior_interval_probabilities_match_a_dense_gauss_legendre_rule(n, y):
+    m = BLRM(5, doses=DOSES).model
+    s = m.summaries(np.array([n]), np.array([y]))
+    for dose in (0, 2, 4):
+        over = _reference(m, n, y, dose, 0.33)
+        above_lower = _reference(m, n, y, dose, 0.16)
+        assert s["p_over"][0, dose] == pytest.approx(over, abs=1e-6)
+        assert s["p_target"][0, dose] == pytest.approx(above_lower - over, abs=1e-6)
+
+
+def test_posterior_with_a_correlated_prior_matches_two_references():
+    m = BLRMModel(tuple(np.log(np.array(DOSES) / 1.2)), BLRMPrior(-1.0, 1.5, 0.2, 0.8, -0.5))
+    n, y = DATA[0]
+    s = m.summaries(np.array([n]), np.array([y]))
+    assert s["p_over"][0, 3] == pytest.approx(_reference(m, n, y, 3, 0.33), abs=1e-6)
+    # and once against scipy's adaptive 2-D quadrature in the model's own coordinates
+    p, x = m.prior, np.asarray(m.x)
+
+    def post(a: float, b: float) -> float:
+        z1 = (a - p.mean_log_alpha) / p.sd_log_alpha
+        z2 = (b - p.mean_log_beta) / p.sd_log_beta
+        q = -(z1 * z1 - 2 * p.correlation * z1 * z2 + z2 * z2) / (2 * (1 - p.correlation**2))
+        eta = a + math.exp(b) * x
+        ll = np.sum(-np.multiply(y, np.logaddexp(0, -eta)) - np.subtract(n, y) * np.logaddexp(0, eta))
+        return math.exp(q + ll)
+
+    opts = {"epsabs": 0, "epsrel": 1e-9}
+    z = dblquad(post, -7, 7, -15, 13, **opts)[0]
+    c = float(logit(0.33))
+    over = dblquad(post, -7, 7, lambda b: min(13, max(-15, c - math.exp(b) * x[3])), 13, **opts)[0] / z
+    assert s["p_over"][0, 3] == pytest.approx(over, abs=1e-6)
+
+
+def test_ewoc_holds_on_every_reachable_state():
+    d = BLRM(5, doses=DOSES, max_increase=1.1)
+    t = compile_design(d)
+    n, y = d.per_dose(t.states)
+    s = d.model.summaries(n, y)
+    started = n.sum(axis=1) > 0  # the first cohort's dose is chosen before any data
+    p_over_next = s["p_over"][np.arange(t.n_live), t.dose]
+    assert np.all(p_over_next[started] < d.ewoc)
+    # the increment: never above (1 + max_increase) x the highest dose given before
+    assert started.sum() > 100
+
+
+def test_early_stops_have_six_at_the_mtd_and_high_target_probability():
+    d = BLRM(5, doses=DOSES, max_increase=1.1)
+    t = compile_design(d)
+    n, y = d.per_dose(t.states)
+    live = np.arange(t.n_live)
+    checked = 0
+    for dlt in range(4):
+        nxt = t.next[live, dlt]
+        n2, y2 = n.copy(), y.copy()
+        n2[live, t.dose] += 3
+        y2[live, t.dose] += dlt
+        sel = t.selected(np.where(nxt >= t.n_live, nxt, t.n_live))
+        early = (nxt >= t.n_live) & (sel >= 0) & (n2.sum(axis=1) + 3 <= 30)
+        s = d.model.summaries(n2[early], y2[early])
+        at = sel[early]
+        rows = np.arange(at.shape[0])
+        assert np.all(n2[early][rows, at] >= 6)
+        assert np.all(s["p_target"][rows, at] >= 0.5)
+        checked += int(early.sum())
+    assert checked > 20
+
+
+def test_exact_agrees_with_monte_carlo():
+    d = BLRM(5, doses=DOSES, max_increase=1.1)
+    p = np.array([0.02, 0.06, 0.15, 0.3, 0.5])
+    ex = exact(d, p)
+    mc = simulate(d, DoseToxicityTable(p), n_trials=60_000, seed=3)
+    probs = np.r_[ex.p_none, ex.p_select]
+    se = np.sqrt(probs * (1 - probs) / 60_000)
+    assert np.all(np.abs(np.r_[mc.p_none, mc.p_select] - probs) <= 4 * se + 1e-12)
+
+
+def test_registry_passes_the_scenario_doses():
+    with pytest.raises(ParamError, match="needs the dose values"):
+        design("blrm").build(5, {})
+    b = design("blrm").build(5, {"max_increase": 1.1}, doses=[0.3, 0.6, 1.2, 2.5, 5])
+    assert b.doses == DOSES and b.d_ref == 1.2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"doses": (1, 2, 2, 3, 4)}, "doses must hold 5 increasing"),
+        ({"doses": DOSES, "overdose": 0.1}, "overdose must be"),
+        ({"doses": DOSES, "ewoc": 1.0}, "ewoc must be"),
+        ({"doses": DOSES, "choose": "lowest"}, "choose must be one of"),
+        ({"doses": DOSES, "prior_corr": 0.99}, "prior_corr must be"),
+    ],
+)
+def test_bad_parameters_name_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BLRM(5, **kwargs)
