@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -22,34 +23,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
-
-import numpy as np
+from typing import TYPE_CHECKING, NoReturn
 
 from doseesc import __version__, registry
-from doseesc.build import (
-    ENGINES,
-    ConductSpec,
-    CourseSpec,
-    DesignSpec,
-    DiseaseSpec,
-    DoseSpec,
-    HalpcSpec,
-    LatentSpec,
-    RegimenSpec,
-    SpecError,
-    TableSpec,
-    check,
-    course_options,
-    make_conduct,
-    make_design,
-    make_model,
-    run_engine,
-)
-from doseesc.output import format_result
-from doseesc.plots import write_figure
-from doseesc.rules import FORMATS
 from doseesc.scenario_errors import ScenarioWarning
+
+if TYPE_CHECKING:
+    from doseesc.build import ConductSpec, DesignSpec, DoseSpec, HalpcSpec, LatentSpec, RegimenSpec, TableSpec
+
+# Heavy modules (numpy, scipy, matplotlib, the designs) are imported by the commands that use them,
+# so that doseesc --version and doseesc validate answer at once.
+ENGINES = tuple(registry.REGISTRY.engines)
 
 # Calendar-time options of --engine events: option name -> scenario key in [conduct].
 CONDUCT_OPTIONS = {
@@ -122,7 +106,7 @@ def _numbers(text: str) -> list[float]:
         values = [float(x) for x in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not all(np.isfinite(values)):
+    if not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: every value must be a finite number")
     return values
 
@@ -147,7 +131,11 @@ def _seed(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "") -> argparse.ArgumentParser:
+    """The command line's parser.  Only ``command``'s options are built (every command when it is
+    ``""``; none when it is None, as for ``doseesc --version``); the others are listed by name and
+    help, so that a command does not import what only another command's options need (the design
+    registry, for one)."""
     parser = _Parser(prog="doseesc", description="Dose-escalation trial simulator.")
     parser.add_argument("--version", action="version", version=f"doseesc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -157,6 +145,91 @@ def build_parser() -> argparse.ArgumentParser:
         help="operating characteristics of a design under a true dose-toxicity curve",
         description="Operating characteristics of a design under a true dose-toxicity curve.",
     )
+    if command in ("", "simulate"):
+        _simulate_options(sim)
+
+    rules = sub.add_parser(
+        "rules",
+        help="a design's decision rules: boundary table, or dose-transition pathways",
+        description="Print the decision rules a protocol states: an interval design's boundary table "
+        "(escalate if DLTs <=, de-escalate if >=, eliminate if >=, for n = 1..N), or, for any design, "
+        "the dose-transition pathways of the first K cohorts with their probabilities under --p-tox.",
+    )
+    if command in ("", "rules"):
+        _rules_options(rules)
+
+    sub.add_parser(
+        "designs",
+        help="the registered designs and their parameters (Markdown)",
+        description="List the registered designs, their parameters, allowed values and defaults "
+        "(the [design] section of docs/scenarios.md).",
+    )
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="posterior of a calibrated toxicity model",
+        description="Calibrate the HALPC bleeding-risk model to the sentinel findings under two priors.",
+    )
+    if command in ("", "calibrate"):
+        _calibrate_options(cal)
+
+    run = sub.add_parser(
+        "run",
+        help="run a scenario file: summary table, results.json, CSV tables and figures",
+        description=(
+            "Run the engines a scenario file lists; print a summary and write results.json, CSV tables "
+            "and figures (PNG and SVG) into a folder that is replaced whole, only once complete."
+        ),
+    )
+    if command in ("", "run"):
+        _run_command_options(run)
+
+    val = sub.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Check scenario files (syntax, keys, types, ranges, models) without running them.",
+    )
+    if command in ("", "validate"):
+        _validate_options(val)
+
+    cmp_ = sub.add_parser(
+        "compare",
+        help="scenarios (designs) side by side: a table and a figure",
+        description=(
+            "Run several scenarios with one engine each and show them side by side (table on stdout; "
+            "comparison.csv, comparison.json and a figure in --out)."
+        ),
+    )
+    if command in ("", "compare"):
+        _compare_options(cmp_)
+
+    swp = sub.add_parser(
+        "sweep",
+        help="run a scenario over a grid of settings: one tidy table, figures, resumable",
+        description=(
+            "Run every combination of a sweep file's axes (see docs/scenarios.md, Sweep files) in work "
+            "units of (combination, chunk), locally or on Dask; write sweep.csv, sweep.json and figures "
+            "into --out. Finished units are kept in DIR/units: a re-run skips them."
+        ),
+    )
+    if command in ("", "sweep"):
+        _sweep_options(swp)
+
+    rep = sub.add_parser(
+        "report",
+        help="the operating-characteristics section of a protocol from a run, compare or sweep folder",
+        description=(
+            "Write a report of a doseesc run, compare or sweep results folder: a draft paragraph for the "
+            "statistical section, one table per scenario (true MTD in bold) and the figures; HTML (one "
+            "self-contained file that prints), Markdown or LaTeX (figures in a folder beside it)."
+        ),
+    )
+    if command in ("", "report"):
+        _report_options(rep)
+    return parser
+
+
+def _simulate_options(sim: argparse.ArgumentParser) -> None:
     sim.add_argument(
         "--design", choices=registry.design_names(), required=True, help="the design (see doseesc designs)"
     )
@@ -277,13 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, help="Monte Carlo seed (default: fresh entropy, reported)")
     sim.add_argument("--jobs", type=_positive_int, default=1, help="worker processes for Monte Carlo")
     sim.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    rules = sub.add_parser(
-        "rules",
-        help="a design's decision rules: boundary table, or dose-transition pathways",
-        description="Print the decision rules a protocol states: an interval design's boundary table "
-        "(escalate if DLTs <=, de-escalate if >=, eliminate if >=, for n = 1..N), or, for any design, "
-        "the dose-transition pathways of the first K cohorts with their probabilities under --p-tox.",
-    )
+
+
+def _rules_options(rules: argparse.ArgumentParser) -> None:
+    from doseesc.rules import FORMATS
+
     rules.add_argument("--design", choices=registry.design_names(), required=True, help="the design")
     rules.add_argument(
         "--n-doses", type=_positive_int, help="dose levels (default: as many as --p-tox, or 6)"
@@ -295,61 +366,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rules.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
     _design_options(rules)
-    sub.add_parser(
-        "designs",
-        help="the registered designs and their parameters (Markdown)",
-        description="List the registered designs, their parameters, allowed values and defaults "
-        "(the [design] section of docs/scenarios.md).",
-    )
-    cal = sub.add_parser(
-        "calibrate",
-        help="posterior of a calibrated toxicity model",
-        description="Calibrate the HALPC bleeding-risk model to the sentinel findings under two priors.",
-    )
+
+
+def _calibrate_options(cal: argparse.ArgumentParser) -> None:
     cal.add_argument("model", choices=("halpc",), help="the model to calibrate")
     cal.add_argument("--json", action="store_true", help="print one JSON list, one object per prior")
     cal.add_argument(
         "--plot", metavar="FILE", help="write the dose-risk curve with its 90%% band (PNG, SVG, PDF)"
     )
 
-    run = sub.add_parser(
-        "run",
-        help="run a scenario file: summary table, results.json, CSV tables and figures",
-        description=(
-            "Run the engines a scenario file lists; print a summary and write results.json, CSV tables "
-            "and figures (PNG and SVG) into a folder that is replaced whole, only once complete."
-        ),
-    )
+
+def _run_command_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("scenario", help="scenario file (TOML; see docs/scenarios.md)")
     _run_options(run)
-    val = sub.add_parser(
-        "validate",
-        help="check scenario files without running them",
-        description="Check scenario files (syntax, keys, types, ranges, models) without running them.",
-    )
+
+
+def _validate_options(val: argparse.ArgumentParser) -> None:
     val.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
-    cmp_ = sub.add_parser(
-        "compare",
-        help="scenarios (designs) side by side: a table and a figure",
-        description=(
-            "Run several scenarios with one engine each and show them side by side (table on stdout; "
-            "comparison.csv, comparison.json and a figure in --out)."
-        ),
-    )
+
+
+def _compare_options(cmp_: argparse.ArgumentParser) -> None:
     cmp_.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (TOML)")
     cmp_.add_argument(
         "--engine", choices=ENGINES, help="engine for every scenario (default: each scenario's first)"
     )
     _run_options(cmp_, compare=True)
-    swp = sub.add_parser(
-        "sweep",
-        help="run a scenario over a grid of settings: one tidy table, figures, resumable",
-        description=(
-            "Run every combination of a sweep file's axes (see docs/scenarios.md, Sweep files) in work "
-            "units of (combination, chunk), locally or on Dask; write sweep.csv, sweep.json and figures "
-            "into --out. Finished units are kept in DIR/units: a re-run skips them."
-        ),
-    )
+
+
+def _sweep_options(swp: argparse.ArgumentParser) -> None:
     swp.add_argument("sweep", help="sweep file (TOML)")
     swp.add_argument(
         "--jobs", type=_positive_int, default=1, metavar="J", help="worker processes (default 1)"
@@ -369,7 +413,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated trials per engine in a work unit (default: the sweep file's, or 20000); "
         "part of what the sweep seed means",
     )
-    return parser
+
+
+def _report_options(rep: argparse.ArgumentParser) -> None:
+    rep.add_argument("folder", metavar="DIR", help="a doseesc run, compare or sweep results folder")
+    rep.add_argument(
+        "--format", choices=("html", "md", "tex"), default="html", help="output format (default html)"
+    )
+    rep.add_argument("--out", metavar="FILE", help="the report file (default DIR/report.html, .md or .tex)")
+    rep.add_argument(
+        "--target",
+        type=_open_probability,
+        metavar="P",
+        help="target P(DLT) for the true MTD and correct selection (default: the designs' own, if any)",
+    )
+    rep.add_argument(
+        "--target-band",
+        type=_probabilities,
+        metavar="LO,HI",
+        help="acceptable band of P(DLT) around --target: the doses in it count as correct",
+    )
+
+
+def _open_probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; allowed: a probability in (0, 1)"
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside the allowed range (0, 1)")
+    return value
+
+
+def _report(args: argparse.Namespace) -> int:
+    from doseesc.report import build_report
+
+    if args.target_band is not None and (args.target is None or len(args.target_band) != 2):
+        raise ValueError("--target-band: allowed: two probabilities LO,HI with LO <= --target <= HI")
+    written = build_report(args.folder, args.format, args.out, target=args.target, band=args.target_band)
+    extra = f" (and {len(written) - 1} figure files)" if len(written) > 1 else ""
+    print(f"written: {written[0]}{extra}")
+    return 0
 
 
 def _design_options(p: argparse.ArgumentParser) -> None:
@@ -388,6 +474,8 @@ def _design_options(p: argparse.ArgumentParser) -> None:
 
 def _design_spec(args: argparse.Namespace) -> DesignSpec:
     """The design and target the options name (errors name the option and its allowed values)."""
+    from doseesc.build import DesignSpec
+
     values = {}
     for param in (*registry.design_params().values(), *registry.TARGET):
         text = getattr(args, param.name)
@@ -402,6 +490,7 @@ def _design_spec(args: argparse.Namespace) -> DesignSpec:
 
 
 def _rules(args: argparse.Namespace) -> int:
+    from doseesc.build import make_design
     from doseesc.rules import decision_rows, pathway_rows, pathways, render
 
     n_doses = args.n_doses or (len(args.p_tox) if args.p_tox else 6)
@@ -444,6 +533,7 @@ def _run_options(p: argparse.ArgumentParser, *, compare: bool = False) -> None:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from doseesc.models.halpc import PRIORS, calibrate_halpc, format_calibration
+    from doseesc.plots import write_figure
     from doseesc.plots.calibration import plot_calibration
 
     cals = [calibrate_halpc(prior) for prior in PRIORS]
@@ -462,6 +552,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> tuple[TableSpec | LatentSpec | HalpcSpec, DoseSpec, RegimenSpec]:
     """The toxicity model, doses and regimen the options describe (errors name the option)."""
+    from doseesc.build import DoseSpec, HalpcSpec, LatentSpec, RegimenSpec, TableSpec
+
     if sum(x is not None for x in (args.p_tox, args.latent, args.model)) != 1:
         raise ValueError("give exactly one of --p-tox, --latent or --model")
     regimen = RegimenSpec(args.infusions or 1, 7.0 if args.interval_days is None else args.interval_days)
@@ -486,6 +578,17 @@ def _settings(args: argparse.Namespace) -> tuple[TableSpec | LatentSpec | HalpcS
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from doseesc.build import (
+        CourseSpec,
+        check,
+        course_options,
+        make_conduct,
+        make_design,
+        make_model,
+        run_engine,
+    )
+    from doseesc.output import format_result
+
     tox, doses, regimen = _settings(args)
     model = make_model(tox, doses, regimen, engine=args.engine)
     spec = _design_spec(args)
@@ -529,6 +632,7 @@ def _simulate(args: argparse.Namespace) -> int:
         target=spec.target_spec(),
     )
     if args.engine == "events" and args.timeline:
+        from doseesc.plots import write_figure
         from doseesc.plots.timeline import timeline
 
         write_figure(timeline(result.log, title=f"{design.name}: one simulated trial"), Path(args.timeline))
@@ -540,6 +644,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _conduct_spec(args: argparse.Namespace) -> ConductSpec:
+    from doseesc.build import ConductSpec, DiseaseSpec
+
     if args.accrual_per_month is None:
         raise ValueError("--engine events needs --accrual-per-month")
     settings = tuple(
@@ -617,6 +723,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from doseesc.build import SpecError
     from doseesc.output import (
         SELECTION_HEADER,
         check_folder,
@@ -626,8 +733,9 @@ def _compare(args: argparse.Namespace) -> int:
         write_csv,
         write_json,
     )
-    from doseesc.plots.oc import ComparisonItem, SelectionSeries, plot_comparison, wilson
     from doseesc.progress import Progress
+    from doseesc.report.figures import study_figures
+    from doseesc.report.model import read_report
     from doseesc.scenario import ScenarioError, load, run_scenario
 
     scenarios = [load(p).with_run(trials=args.trials, seed=args.seed) for p in args.scenarios]
@@ -648,27 +756,12 @@ def _compare(args: argparse.Namespace) -> int:
             except SpecError as exc:
                 raise ScenarioError(s.file, exc.render()) from None
         progress.stage("writing the comparison")
-        items, rows = [], []
+        rows = []
         for res in results:
             engine = res.scenario.run.engines[0]
-            oc = res.oc(engine)
-            p = np.append(oc.p_select, oc.p_none)
-            lo, hi = (None, None) if oc.n_trials is None else wilson(p, oc.n_trials)
-            items.append(
-                ComparisonItem(
-                    res.scenario.name,
-                    _subtitle(res, engine),
-                    res.toxicity.labels,
-                    res.toxicity.axis,
-                    SelectionSeries(engine, p, lo, hi),
-                    oc.mean_n,
-                    oc.mean_dlt,
-                    oc.p_tox,
-                )
-            )
             rows += [
                 [res.scenario.name, res.scenario.design.name, *r]
-                for r in selection_rows(engine, oc, res.toxicity)
+                for r in selection_rows(engine, res.oc(engine), res.toxicity)
             ]
         write_csv(tmp / "comparison.csv", ("scenario", "design", *SELECTION_HEADER), rows)
         write_json(
@@ -676,7 +769,12 @@ def _compare(args: argparse.Namespace) -> int:
             {"version": __version__, "scenarios": [r.to_dict() for r in results]},
         )
         files = ["comparison.csv", "comparison.json"]
-        files += save_figure(plot_comparison(items, title="Scenarios side by side"), tmp, "comparison")
+        # The figures are the report's (doseesc report), drawn from the file just written.
+        report = read_report(tmp)
+        for study in report.studies:
+            files += [
+                n for fig in study_figures(report, study) for n in save_figure(fig.figure, tmp, fig.stem)
+            ]
         progress.close()
     print(_format_comparison(results))
     print(f"\nwritten to {out}{os.sep}: " + ", ".join(sorted(files)))
@@ -719,16 +817,10 @@ def _settable(design: str, key: str) -> bool:
     return param is not None and param.fixed is None
 
 
-def _subtitle(res, engine: str) -> str:
-    d = res.scenario.design
-    variants = _variants(d)
-    model = res.scenario.toxicity.model + (
-        " (posterior)" if getattr(res.scenario.toxicity, "posterior", False) else ""
-    )
-    return f"{d.name}{' + ' + ', '.join(variants) if variants else ''}; {model}; {engine}"
-
-
 def _format_comparison(results) -> str:
+    from doseesc.plots.oc import DAYS_PER_MONTH
+    from doseesc.presentation import ENGINE_WORDS
+
     rows = [
         (
             "scenario",
@@ -740,7 +832,7 @@ def _format_comparison(results) -> str:
             "P(none)",
             "mean n",
             "mean DLT",
-            "duration (days)",
+            "duration (months)",
         )
     ]
     for res in results:
@@ -751,7 +843,8 @@ def _format_comparison(results) -> str:
         duration = "-"
         if engine == "events":
             d = res.results[engine].duration
-            duration = f"{d.mean:.0f} ± {d.se:.0f} (median {d.median:.0f})"
+            month = DAYS_PER_MONTH
+            duration = f"{d.mean / month:.1f} ± {d.se / month:.1f} (median {d.median / month:.1f})"
         design = res.scenario.design
         variants = ", ".join(_variants(design) + ([f"target={design.target:g}"] if design.target else []))
         m = oc.metrics or {}
@@ -762,7 +855,7 @@ def _format_comparison(results) -> str:
             (
                 res.scenario.name,
                 design.name + (f" ({variants})" if variants else ""),
-                engine,
+                ENGINE_WORDS.get(engine, engine),
                 res.scenario.toxicity.model,
                 metric["p_correct"],
                 metric["p_select_above_mtd"],
@@ -796,7 +889,8 @@ def _format_comparison(results) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     commands = {
         "simulate": _simulate,
@@ -807,6 +901,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _validate,
         "compare": _compare,
         "sweep": _sweep,
+        "report": _report,
     }
     try:
         with warnings.catch_warnings():
@@ -822,9 +917,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             warnings.showwarning = show
             return commands[args.command](args)
-    except SpecError as exc:
-        parser.error(exc.render(_option if args.command in ("simulate", "rules") else str))
     except ValueError as exc:
+        render = getattr(exc, "render", None)  # doseesc.build.SpecError: settings named by key
+        if render is not None:
+            parser.error(render(_option if args.command in ("simulate", "rules") else str))
         parser.error(str(exc))
     except KeyboardInterrupt:
         print("doseesc: interrupted", file=sys.stderr)

@@ -392,8 +392,9 @@ def summary_rows(engine: str, result: Any) -> list[list[Any]]:
 def write_run(res, folder: Path) -> list[str]:
     """Write a :class:`~doseesc.scenario.ScenarioResult` into ``folder`` (the staged folder): JSON,
     the scenario file, CSV tables and figures.  Returns the file names."""
-    from doseesc.plots.oc import SelectionSeries, plot_dose_toxicity, plot_duration, plot_selection, wilson
     from doseesc.plots.timeline import timeline
+    from doseesc.report.figures import study_figures
+    from doseesc.report.model import read_report
 
     s, tox = res.scenario, res.toxicity
     names = ["results.json", "scenario.toml"]
@@ -439,41 +440,6 @@ def write_run(res, folder: Path) -> list[str]:
     )
     names += ["selection.csv", "summary.csv", "toxicity.csv"]
 
-    series = []
-    for engine in res.results:
-        oc = res.oc(engine)
-        p = np.append(oc.p_select, oc.p_none)
-        lo = hi = None
-        if oc.n_trials is not None:
-            lo, hi = wilson(p, oc.n_trials)
-        series.append(SelectionSeries(engine, p, lo, hi))
-    title = f"{s.title} ({s.name})" if s.title else s.name
-    names += save_figure(
-        plot_selection(tox.labels, tox.axis, series, p_dlt=tox.p_dlt, title=_wrap(title)), folder, "selection"
-    )
-    dlt_label = {
-        "table": "P(DLT), as given (every patient alike)",
-        "latent": "P(DLT) in course 1, averaged over patients",
-    }.get(s.toxicity.model, "P(DLT), population mean")
-    if getattr(s.toxicity, "posterior", False):
-        dlt_label = "P(DLT), population and posterior mean"
-    names += save_figure(
-        plot_dose_toxicity(
-            tox.labels,
-            tox.axis,
-            tox.p_dlt,
-            p_grade2=tox.p_grade2,
-            events=tox.events,
-            band=band,
-            title=_wrap(f"{s.name}: toxicity per patient by dose level (model: {s.toxicity.model})"),
-            dlt_label=dlt_label,
-            ylabel={"table": "probability per patient", "latent": "probability per patient, course 1"}.get(
-                s.toxicity.model, "probability per patient (whole regimen)"
-            ),
-        ),
-        folder,
-        "dose_toxicity",
-    )
     if "events" in res.results:
         ev = res.results["events"]
         write_csv(
@@ -482,14 +448,14 @@ def write_run(res, folder: Path) -> list[str]:
             [[i + 1, float(v)] for i, v in enumerate(ev.durations)],
         )
         names.append("durations.csv")
-        names += save_figure(
-            plot_duration(ev.durations, title=_wrap(f"{s.name}: trial duration ({s.design.name} design)")),
-            folder,
-            "duration",
-        )
+    # The figures are the report's (doseesc report), drawn from the files just written.
+    report = read_report(folder)
+    for fig in study_figures(report, report.studies[0]):
+        names += save_figure(fig.figure, folder, fig.stem)
+    if "events" in res.results:
         names += save_figure(
             timeline(
-                ev.log,
+                res.results["events"].log,
                 dose_labels=list(tox.labels),
                 title=f"{s.name}: one simulated trial (the first)"
                 + (f"; doses in {tox.unit_text}" if tox.unit_text else ""),
@@ -498,9 +464,3 @@ def write_run(res, folder: Path) -> list[str]:
             "timeline",
         )
     return names
-
-
-def _wrap(text: str, width: int = 90) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width))

@@ -1,4 +1,6 @@
-"""Scenarios as text for people: the one-line description ``doseesc validate`` prints."""
+"""Scenarios and engines as text for people: the one-line description ``doseesc validate`` prints,
+and the engines named in plain words for tables and figures ("simulated", not "mc"), so that two
+engines of one run never read as if they disagreed about the same quantity."""
 
 from __future__ import annotations
 
@@ -6,6 +8,24 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from doseesc.scenario import Scenario
+
+
+ENGINE_WORDS = {
+    "exact": "exact",
+    "mc": "simulated",
+    "courses": "simulated over courses",
+    "events": "simulated in calendar time",
+}
+"""What each engine's figures are, in the words of a protocol."""
+
+
+def engine_words(engine: str, *, competing_risks: bool = False) -> str:
+    """``engine`` in plain words; the calendar-time engine says when deaths and transplants compete
+    with the DLT window (``competing_risks``)."""
+    words = ENGINE_WORDS.get(engine, engine)
+    if engine == "events" and competing_risks:
+        words += ", with deaths and transplants"
+    return words
 
 
 def summary(s: Scenario) -> str:
@@ -30,4 +50,4 @@ def summary(s: Scenario) -> str:
     return f"{s.name}: design {s.design.name}, {dose_text}{regimen}, model {tox}, engines {engines}"
 
 
-__all__ = ["summary"]
+__all__ = ["ENGINE_WORDS", "engine_words", "summary"]

@@ -1,13 +1,15 @@
 """Patient-flow timeline of one simulated trial, drawn from the events engine's log.
 
-One lane per patient, in order of arrival: screening, waiting for a slot, the DLT window (coloured
-by dose level, hatched when the patient left it without a DLT and was replaced), infusions, and
-what ended each lane (DLT, death, transplant, screen failure, lost while waiting).  Vertical lines
-mark the design's decisions and the end of the trial; shaded spans are safety reviews.
+One lane per patient, numbered from 1 in order of arrival: screening, waiting for a slot, the DLT
+window (coloured by dose level, hatched when the patient left it without a DLT and was replaced),
+infusions, and what ended each lane (DLT, death, transplant, screen failure, lost while waiting).
+Vertical lines mark the design's decisions, each labelled with every patient decided at that dose so
+far and their DLTs ("2.5: 2/6 DLT"), as the 3+3 rule counts them; shaded spans are safety reviews.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +18,7 @@ from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from doseesc.engines.events import LogRecord
 
@@ -30,6 +33,11 @@ _MARKS = {
     "screen_failure": ("x", "#707070", 7, "screen failure"),
     "lost": ("x", _WAITING, 8, "lost while waiting"),
 }
+
+
+_DECISION = re.compile(r"^(\d+)/(\d+) DLT(.*)$")
+"""The events engine's note of a decision: DLTs and patients of the cohort just decided, then any
+remark (closed slots)."""
 
 
 @dataclass
@@ -138,7 +146,7 @@ def timeline(
 
     # Decisions are named on a top axis, so that labels of close decisions do not cover the lanes.
     top = ax.secondary_xaxis("top")
-    top.set_xticks([r.time for r in decisions], [f"{dose_labels[r.dose]}: {r.note}" for r in decisions])
+    top.set_xticks([r.time for r in decisions], _decision_labels(decisions, dose_labels))
     top.tick_params(axis="x", labelrotation=90, labelsize=8, length=3)
     selected = "no dose selected" if end.note == "none" else f"selected: {dose_labels[end.dose]}"
     # The label goes on the side of the end line with more room (the end is often near the right).
@@ -161,6 +169,7 @@ def timeline(
     ax.set_xlabel("days since accrual opened")
     ax.set_ylabel("patient (order of arrival)")
     ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y + 1:.0f}"))
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
     if title:
@@ -182,6 +191,23 @@ def timeline(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=5, fontsize=8, frameon=False)
     return fig
+
+
+def _decision_labels(decisions: Sequence[LogRecord], dose_labels: Sequence[str]) -> list[str]:
+    """Each decision's label with the running totals at its dose: a dose that had 1/3 and then 1/3
+    reads "1/3 DLT" and then "2/6 DLT", the counts the rule decided on."""
+    treated: dict[int, int] = {}
+    dlts: dict[int, int] = {}
+    labels = []
+    for r in decisions:
+        match = _DECISION.match(r.note)
+        if match is None:
+            labels.append(f"{dose_labels[r.dose]}: {r.note}")
+            continue
+        dlts[r.dose] = dlts.get(r.dose, 0) + int(match[1])
+        treated[r.dose] = treated.get(r.dose, 0) + int(match[2])
+        labels.append(f"{dose_labels[r.dose]}: {dlts[r.dose]}/{treated[r.dose]} DLT{match[3]}")
+    return labels
 
 
 def _dose_colour(cmap: Colormap, d: int, n_doses: int) -> tuple[float, ...]:
