@@ -1,12 +1,18 @@
 """Accelerated titration designs: closed forms, the 3+3 as a special case, the NCT05727722 rule,
-Monte Carlo against exact, and the course engine's bookkeeping on hand-made histories."""
+every preset against an independent scalar reference (``tests/titration_oracle.py``), no named dose
+below a 3+3 cohort unless Simon's literal rule is asked for, Monte Carlo against exact, and the
+course engine's bookkeeping on hand-made histories."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
+from titration_oracle import Titration, exact_titration
 
+from doseesc import registry
 from doseesc.designs import ThreePlusThree, compile_design
 from doseesc.designs.titration import AcceleratedTitration
 from doseesc.engines import exact, simulate
@@ -114,6 +120,77 @@ def test_nct05727722_hybrid_recommends_only_doses_with_at_most_1_dlt_in_6():
         toxic = [d for d in range(4) if y[d] >= 2]
         if toxic:
             assert k < min(toxic)
+
+
+ATD_PRESETS = {
+    "atd2": Titration(step=1),
+    "atd3": Titration(step=2),
+    "atd4": Titration(step=2),  # single course: design 4's later-course trigger never fires
+    "nct05727722": Titration(step=1, deescalate=True, expand_top=True),
+}
+
+
+@st.composite
+def graded_curves(draw):
+    """An increasing P(DLT) curve over 1-6 doses and a grade-2 probability per dose (p + g2 <= 1)."""
+    k = draw(st.integers(1, 6))
+    unit = st.floats(0, 1, allow_nan=False)
+    p = np.sort(np.array(draw(st.lists(unit, min_size=k, max_size=k))))
+    g2 = np.array(draw(st.lists(unit, min_size=k, max_size=k))) * (1 - p)
+    return p, g2
+
+
+@settings(max_examples=25, deadline=None)
+@given(curve=graded_curves())
+def test_every_atd_preset_matches_the_reference_and_names_no_under_treated_dose(curve):
+    """Every registered accelerated titration preset, with its defaults, gives the reference's
+    exact selection probabilities, and the reference (which keeps every dose's patients) names a
+    dose that fewer than 3 patients received with probability 0."""
+    p, g2 = curve
+    for name, rule in ATD_PRESETS.items():
+        oc = exact(registry.design(name).build(len(p)), p, g2)
+        ref = exact_titration(rule, list(p), list(g2))
+        np.testing.assert_allclose(oc.p_select, ref.p_select, rtol=0, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(oc.mean_n, ref.mean_n, rtol=0, atol=1e-11, err_msg=name)
+        assert oc.p_none == pytest.approx(ref.p_none, abs=1e-12), name
+        assert ref.p_under_treated == 0.0, name
+
+
+@settings(max_examples=25, deadline=None)
+@given(curve=graded_curves(), step=st.integers(1, 2))
+def test_simon_literal_rule_matches_the_reference_and_can_name_under_treated_doses(curve, step):
+    p, g2 = curve
+    oc = exact(AcceleratedTitration(len(p), step=step, simon_literal=True), p, g2)
+    ref = exact_titration(Titration(step=step, literal=True), list(p), list(g2))
+    np.testing.assert_allclose(oc.p_select, ref.p_select, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(oc.mean_n, ref.mean_n, rtol=0, atol=1e-11)
+    assert oc.p_none == pytest.approx(ref.p_none, abs=1e-12)
+
+
+def test_a_skipped_dose_is_treated_before_it_is_named():
+    """The issue's example: design 3 over p = 0, 0, 1, 1, 1 without grade 2.  The accelerated phase
+    treats dose 1 and jumps to dose 3, whose DLT is certain: 3 patients there, too toxic.  Read
+    literally the MTD is dose 2, which nobody received; by default dose 2 gets a cohort of 3 (0/3
+    certain) and is named with 3 patients."""
+    p, g2 = np.array([0, 0, 1, 1, 1.0]), np.zeros(5)
+    literal = exact(AcceleratedTitration.simon(3, 5, simon_literal=True), p, g2)
+    default = exact(AcceleratedTitration.simon(3, 5), p, g2)
+    np.testing.assert_array_equal(literal.p_select, [0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(literal.mean_n, [1, 0, 3, 0, 0])
+    np.testing.assert_array_equal(default.p_select, [0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(default.mean_n, [1, 3, 3, 0, 0])
+    assert exact_titration(Titration(step=2, literal=True), list(p), list(g2)).p_under_treated == 1.0
+
+
+@pytest.mark.parametrize("max_n", [3, 4, 6, 9])
+@pytest.mark.parametrize("design", [2, 3])
+def test_a_trial_cut_short_by_max_n_names_only_a_dose_with_a_cohort(design, max_n):
+    """Over every path of the rule (so for every curve): a dose named when max_n ends the trial
+    holds at least 3 patients; Simon's literal rule can name one that holds fewer."""
+    default = walk(AcceleratedTitration.simon(design, 5, max_n=max_n))
+    assert all(n[k] >= 3 for k, n, _ in default if k >= 0)
+    literal = walk(AcceleratedTitration.simon(design, 5, max_n=max_n, simon_literal=True))
+    assert any(n[k] < 3 for k, n, _ in literal if k >= 0)
 
 
 def test_single_patient_cohorts_until_the_trigger_then_cohorts_of_three():
@@ -265,7 +342,10 @@ def test_course_engine_is_bit_identical_across_chunks_and_jobs():
 
 def test_design_validation():
     with pytest.raises(ValueError, match="step"):
-        AcceleratedTitration(4, step=4)
+        AcceleratedTitration(4, step=0)
+    with pytest.raises(ValueError, match="stop_n_at_dose must be an integer from 3"):
+        AcceleratedTitration(4, stop_n_at_dose=2)
+    assert AcceleratedTitration(4, stop_n_at_dose=2, simon_literal=True).stop_n_at_dose == 2
     with pytest.raises(ValueError, match="design"):
         AcceleratedTitration.simon(5, 4)
     with pytest.raises(ValueError, match="courses"):

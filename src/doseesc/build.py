@@ -305,6 +305,8 @@ def make_design(spec: DesignSpec, n_doses: int, doses: np.ndarray | None = None)
             raise SpecError(f"<design.{param.name}> {rest}") from None
         if name == "target" and entry.takes_target:
             raise SpecError(f"<design.target> {rest}") from None
+        if name == "n_doses":  # the doses (or the toxicity table) set it: say what the design needs
+            raise SpecError(f"<design.name> {spec.name}: the number of dose levels {rest}") from None
         raise SpecError(f"<design.name> {spec.name}: {exc}") from None
 
 
@@ -425,8 +427,12 @@ def _one_regimen(tox: LogisticSpec | HalpcSpec, levels, regimen, population_spec
     return MechanismModel(levels, (risk,), regimen, population)
 
 
-def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec()) -> Conduct:
-    """The calendar-time conduct; infusions and their interval come from ``regimen``."""
+def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec(), design: Any = None) -> Conduct:
+    """The calendar-time conduct; infusions and their interval come from ``regimen``.
+
+    A design whose protocol fixes its conduct names a preset (its ``conduct_preset``, e.g. the
+    nct05727722 design's 60-day DLT window): it applies unless ``spec`` names a preset of its own,
+    and the settings ``spec`` gives override it, as they override any preset."""
     if regimen.varies:
         raise SpecError(
             "<regimen.infusions> differs between dose levels; the events engine needs one number of "
@@ -441,9 +447,10 @@ def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec()) -> Con
     elif spec.disease is None:
         settings["disease"] = None
     # else "preset": the preset's disease course (none without a preset)
-    if spec.preset == "halpc":
+    preset = spec.preset or getattr(design, "conduct_preset", None)
+    if preset == "halpc":
         return Conduct.halpc(spec.accrual_per_month, **settings)
-    if spec.preset == "nct05727722":
+    if preset == "nct05727722":
         return Conduct.nct05727722(spec.accrual_per_month, **settings)
     return Conduct(spec.accrual_per_month, **settings)
 

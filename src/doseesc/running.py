@@ -167,7 +167,7 @@ def run_scenario(
     ``common_random_numbers``: the Monte Carlo engine gives the k-th patient of each trial the same
     uniform whatever the design (:func:`doseesc.engines.simulate`), as ``doseesc compare`` asks.
     """
-    from doseesc.build import run_engine
+    from doseesc.build import make_conduct, run_engine
 
     seed = s.run.seed if s.run.seed is not None else int(np.random.SeedSequence().entropy)
     results: dict[str, Any] = {}
@@ -179,6 +179,10 @@ def run_scenario(
         design, model = s.build(engine, models)
         curve_model = curve_model or model
         try:
+            # The design's own conduct (e.g. nct05727722's 60-day window) unless the file overrides it.
+            conduct = None
+            if engine == "events" and s.conduct is not None:
+                conduct = make_conduct(s.conduct, s.regimen, design)
             results[engine] = run_engine(
                 engine,
                 design,
@@ -186,7 +190,7 @@ def run_scenario(
                 trials=trials or 1,
                 seed=seed,
                 jobs=jobs,
-                conduct=s.build_conduct() if engine == "events" else None,
+                conduct=conduct,
                 courses=s.course_options() if engine == "courses" else None,
                 target=s.design.target_spec(),
                 progress=progress,
