@@ -104,39 +104,44 @@ def test_grade2_counting_design_matches_exact():
 
 
 class HalvedOrDoubled:
-    """A covariate model for the general path: each patient's DLT probability is ``p[d] * 2U``
-    (U uniform, drawn from the trial's streams), so its population mean is ``p[d]``; a named kind of
-    DLT has half the patient's DLT probability."""
+    """A model with two kinds of trial, drawn with probability 1/2 each: in one every patient's DLT
+    probability is ``p[d] / 2``, in the other ``3 p[d] / 2``; a named kind of DLT has half of it."""
 
     events = ("severe",)
 
     def __init__(self, p):
         self.p = np.asarray(p, dtype=float)
         self.n_doses = self.p.shape[0]
+        dlt = np.stack([self.p / 2, 1.5 * self.p])
+        self.probability_table = np.stack([dlt, dlt / 2], axis=1)
 
     def mean_probabilities(self):
         return self.p
 
     def draw_trials(self, streams: TrialStreams):
-        return np.empty((0, streams.n_trials))
-
-    def patient_probabilities(self, streams, dose, params, size):
-        q = np.take(self.p, dose) * 2 * streams.random(size)
-        return np.stack([q, q / 2])
+        return (streams.random(1)[0] < 0.5).astype(np.intp)
 
 
-def test_covariate_model_and_named_events():
-    p = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+def test_trial_kinds_and_named_events():
+    """Each trial follows one kind: the results are the even mixture of the exact results under
+    each kind's probabilities."""
+    p = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
     design = ThreePlusThree(6)
     n = 4_000
     result = run_events(
         design, HalvedOrDoubled(p), Conduct(1.0, window_days=0.0, cohort_decision="filled"), n, 15
     )
-    ex = exact(design, p)
-    assert_matches_exact(result.oc, ex, n)
+    low, high = exact(design, p / 2), exact(design, 1.5 * p)
+    p_select = (low.p_select + high.p_select) / 2
+    assert_close("p_select", result.oc.p_select, p_select, np.sqrt(p_select * (1 - p_select) / n))
+    total_dlt = (low.mean_total_dlt + high.mean_total_dlt) / 2
+    second = (low.sd_total_dlt**2 + low.mean_total_dlt**2 + high.sd_total_dlt**2 + high.mean_total_dlt**2) / 2
+    se = math.sqrt((second - total_dlt**2) / n)
+    assert_close("total DLTs", result.oc.mean_total_dlt, total_dlt, se)
+    # Given a DLT (u < q), the named kind (u < q / 2) has probability 1/2, whatever q: given the
+    # DLTs, the named ones are binomial(DLTs, 1/2).
     severe = result.oc.events["severe"]
-    # Given a DLT (u < q), the named kind (u < q / 2) has probability 1/2, whatever q.
-    assert_close("severe", severe.mean_total, ex.mean_total_dlt / 2, ex.sd_total_dlt / math.sqrt(n))
+    assert_close("severe", severe.mean_total, result.oc.mean_total_dlt / 2, math.sqrt(total_dlt / 4 / n))
 
 
 # -- closed-form conduct ------------------------------------------------------------------------

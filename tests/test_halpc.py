@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 from doseesc.designs import ThreePlusThree
 from doseesc.engines import simulate
@@ -189,9 +189,10 @@ def test_posterior_model_draws_parameters_per_trial(calibrations):
     model = halpc_bleeding_model(DOSES, Regimen(2, 7.0), posterior=True)
     assert not model.independent_patients and model.events == (EVENT,)
     n = 1 << 15
-    params = model.draw_trials(TrialStreams([np.random.SeedSequence(8)], [n]))
-    assert params.shape == (3, n)
+    kinds = model.draw_trials(TrialStreams([np.random.SeedSequence(8)], [n]))
     post = cal.posterior
+    assert kinds.shape == (n,) and model.probability_table.shape == (post.weights.shape[0], 2, 5)
+    params = post.draws[:, kinds]
     for i in range(3):  # picked draws: their mean within 4 SE of the posterior mean
         mean = post.mean(post.draws[i])
         sd = math.sqrt(post.mean((post.draws[i] - mean) ** 2))
@@ -202,20 +203,40 @@ def test_posterior_model_draws_parameters_per_trial(calibrations):
 
 
 def test_posterior_mean_probabilities_are_the_marginal_risk(calibrations):
-    """With a posterior, mean_probabilities is the posterior mean of the population-averaged
-    P(DLT): here computed over the score by Gauss-Hermite, to within the quasi-Monte Carlo error
-    of the model's 1024 virtual patients."""
+    """Each posterior draw's row of the model's table is the population-averaged P(DLT) under that
+    draw: against a 60-node Gauss-Hermite rule over the score where the score's effect is moderate,
+    and against adaptive quadrature (split at the steps) for the draws with the steepest effects;
+    mean_probabilities is their posterior mean."""
     post = calibrations["weakly-informative"].posterior
     model = halpc_bleeding_model(DOSES, Regimen(2, 7.0), posterior=True)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    table = model.probability_table[:, 0]
+    x = np.log(DOSES.values / 1e6)
+
+    def risk(z, a, b, g, xd):
+        first = special.expit(a + b * xd + g * z)
+        return 1 - (1 - first) * (1 - special.expit(a + b * (xd + math.log(1.25)) + g * z))
+
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
     weights = weights / weights.sum()
-    a, b, g = (row[:, None, None] for row in post.draws)
-    x = np.log(DOSES.values / 1e6)[None, :, None]
-    first = special.expit(a + b * x + g * nodes)
-    second = special.expit(a + b * (x + math.log(1.25)) + g * nodes)
-    per_draw = (1 - (1 - first) * (1 - second)) @ weights
-    expected = post.weights @ per_draw
-    np.testing.assert_allclose(model.mean_probabilities(), expected, rtol=5e-3)
+    moderate = post.draws[2] < 2.0
+    a, b, g = (row[moderate, None, None] for row in post.draws)
+    per_draw = risk(nodes, a, b, g, x[None, :, None]) @ weights
+    np.testing.assert_allclose(table[moderate], per_draw, rtol=1e-8, atol=1e-14)
+    for k in np.argsort(post.draws[2])[-5:]:
+        a, b, g = post.draws[:, k]
+        for d, xd in enumerate(x):
+            steps = sorted({-(a + b * xd) / g, -(a + b * (xd + math.log(1.25))) / g})
+            steps = [s for s in steps if -12 < s < 12]
+            expected = integrate.quad(
+                lambda z: risk(z, a, b, g, xd) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+                -12,
+                12,
+                points=steps or None,
+                limit=200,
+                epsabs=1e-12,
+            )[0]
+            assert table[k, d] == pytest.approx(expected, rel=1e-6, abs=1e-12), (g, d)
+    np.testing.assert_allclose(model.mean_probabilities(), post.weights @ table, rtol=1e-12)
     np.testing.assert_allclose(model.average_probabilities[1], model.mean_probabilities())
 
 

@@ -95,23 +95,24 @@ def test_mixing_units_between_doses_and_a_model_is_an_error_naming_the_field():
 
 
 def test_absolute_cells_are_divided_by_each_patients_weight():
-    """Doses in cells: the model draws each patient's weight and reads cells/kg = cells / weight."""
+    """Doses in cells: the model reads cells/kg = cells / weight, each patient's own, and averages
+    the risk over the population: here against a plain Monte Carlo average over drawn patients."""
     cells = DoseLevels.parse("0.25,0.5", "1e9cells")
     pop = Population()
     model = halpc_bleeding_model(cells, Regimen(2, 7.0), parameters=(-3.0, 1.5, 0.8), population=pop)
     assert set(model.covariates) == {"coagulation_score", "weight"}
-    seeds = np.random.SeedSequence(7).spawn(2)
-    dose = np.array([0, 1, 1, 0, 1])
-    q = model.patient_probabilities(
-        TrialStreams(seeds, [2, 3]), dose, model.draw_trials(TrialStreams(seeds, [2, 3])), 3
-    )
-    cov = pop.draw(TrialStreams(seeds, [2, 3]), 3, model.covariates)
-    per_kg = cells.values[dose] / cov["weight"]
-    eta = -3.0 + 0.8 * cov["coagulation_score"]
-    first = special.expit(eta + 1.5 * np.log(per_kg / 1e6))
-    second = special.expit(eta + 1.5 * np.log(1.25 * per_kg / 1e6))
-    np.testing.assert_allclose(q[0], 1 - (1 - first) * (1 - second), rtol=1e-12)
-    np.testing.assert_array_equal(q[1], q[0])
+    n = 1 << 17
+    cov = pop.draw(TrialStreams([np.random.SeedSequence(7)], [n]), 1, model.covariates)
+    eta = -3.0 + 0.8 * cov["coagulation_score"][0]
+    table = model.probability_table
+    assert table.shape == (1, 2, 2)
+    np.testing.assert_array_equal(table[0, 1], table[0, 0])  # bleeding is the only mechanism
+    for d, dose in enumerate(cells.values):
+        per_kg = dose / cov["weight"][0]
+        first = special.expit(eta + 1.5 * np.log(per_kg / 1e6))
+        second = special.expit(eta + 1.5 * np.log(1.25 * per_kg / 1e6))
+        risk = 1 - (1 - first) * (1 - second)
+        assert abs(table[0, 0, d] - risk.mean()) < 4 * risk.std() / math.sqrt(n)
 
 
 # --- regimens and mechanisms -------------------------------------------------------------------

@@ -143,36 +143,3 @@ class PatientUniforms:
             for k in range(self._drawn, hi):
                 g.random(out=self._ring[k % cap, s:e])
         self._drawn = hi
-
-
-class ReplayStreams:
-    """Random streams seen by several models in turn: the first pass draws from ``streams`` and
-    records, each later pass (after :meth:`rewind`) replays the same numbers.
-
-    This is how the per-regimen models of
-    :class:`~doseesc.models.regimens.LevelRegimens` see the same patients (covariates, parameters)."""
-
-    def __init__(self, streams: TrialStreams) -> None:
-        self._streams = streams
-        self._record: list[np.ndarray] = []
-        self._next = 0
-        self.n_trials = streams.n_trials
-
-    def rewind(self) -> None:
-        self._next = 0
-
-    def _take(self, draw: Callable[[], np.ndarray]) -> np.ndarray:
-        if self._next == len(self._record):
-            self._record.append(np.array(draw()))
-        out = self._record[self._next]
-        self._next += 1
-        return out.copy()
-
-    def random(self, rows: int, out: np.ndarray | None = None) -> np.ndarray:
-        return self._take(lambda: self._streams.random(rows))
-
-    def standard_normal(self, rows: int) -> np.ndarray:
-        return self._take(lambda: self._streams.standard_normal(rows))
-
-    def draw(self, fn: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray], rows: int) -> np.ndarray:
-        return self._take(lambda: self._streams.draw(fn, rows))

@@ -9,11 +9,18 @@ the outcome ``code`` (its DLT count; see below).  The conduct options and their 
 :class:`doseesc.conduct.Conduct`.
 
 What each patient will do is drawn when it can first be known, so that one event per patient and
-stage is enough: arrival times and screening in batches of :data:`ARRIVAL_BATCH`; at dosing, whether
-a DLT comes, when, and when death or transplant would come (the earliest of DLT, exit and window end
-is the patient's outcome event).  Waiting limits are applied lazily: the queue is first come first
-served with one waiting limit for all, so a patient whose limit has passed is found at the head of
-the queue when a slot opens, and counted as lost at the time the limit passed.
+stage is enough.  Arrivals are no events at all (:mod:`doseesc.engines.accrual`): the trial meets
+the patients who passed screening, in that order, only when it has a slot for them (one wake-up event
+when a slot is open and nobody is waiting), and with Poisson accrual it draws only the patients it
+doses, counting the others (lost, still waiting, failed or in screening at the end) in bulk by the
+memorylessness of Poisson arrivals; so a trial costs the same at any accrual rate.  A trial's patient
+probabilities are read once, at its start, from the model's table for its kind (a posterior draw,
+:class:`~doseesc.models.base.ToxicityModel`; the kinds of a block's trials are drawn in one batch);
+at dosing, one uniform gives whether a DLT comes, then when, and when death or transplant would
+come (the earliest of DLT, exit and window end is the patient's outcome event).  Waiting limits are
+applied lazily: the queue is first come first served with one waiting limit for all, so a patient
+whose limit has passed is met first when a slot opens, and counted as lost at the time the limit
+passed.
 
 Early decision, derived from the table alone.  A cohort's outcome is what the design reads of it
 (its DLT count, and for accelerated titration its grade-2 count), coded as in the table.  With the
@@ -41,8 +48,6 @@ whole blocks, so the result is bit-identical whatever the number of worker proce
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -53,6 +58,7 @@ from simpy.events import Timeout
 
 from doseesc.conduct import RISK_DAYS, Conduct
 from doseesc.designs.base import DecisionTable, Design, compile_design
+from doseesc.engines.accrual import Uniforms, accrual
 from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.engines.records import Records, check_records
 from doseesc.metrics import PatientSplit, Target
@@ -64,9 +70,6 @@ from doseesc.tables import Tabular
 
 BLOCK_TRIALS = 256
 """Trials per block, the unit of randomness (part of what a seed means: do not change lightly)."""
-ARRIVAL_BATCH = 16
-"""Arrivals drawn at a time (also part of what a seed means)."""
-_UNIFORM_BATCH = 4096
 _CHUNK_BLOCKS = 4
 """Blocks per worker task: small enough to balance two or more workers and report progress."""
 
@@ -133,25 +136,6 @@ class LogRecord:
         }
 
 
-class _Uniforms:
-    """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more)."""
-
-    __slots__ = ("_buf", "_gen", "_i")
-
-    def __init__(self, gen: np.random.Generator) -> None:
-        self._gen = gen
-        self._buf: list[float] = []
-        self._i = 0
-
-    def __call__(self) -> float:
-        i = self._i
-        if i == len(self._buf):
-            self._buf = self._gen.random(_UNIFORM_BATCH).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
-
-
 class _Setup:
     """Everything the trials of a run share, as plain Python values (cheap to read in callbacks)."""
 
@@ -172,19 +156,19 @@ class _Setup:
         self.code = [
             [int(table.code(dlt=a, g2=b)) if a + b <= m else None for b in range(m + 1)] for a in range(m + 1)
         ]
-        # The table model's probabilities are read directly; others are asked per patient.
-        self.p_tox = self.p_grade2 = None
-        if isinstance(model, DoseToxicityTable):
-            self.p_tox = model.p.tolist()
-            if self.grade2:
-                self.p_grade2 = (model.p + model.p_grade2).tolist()  # P(grade >= 2)
+        # Per trial kind: P(DLT), P(event) (or P(DLT) without an event) and P(grade >= 2) (or
+        # P(DLT) when the design does not read grade 2), per dose, as lists (read per patient).
+        table = model.probability_table
+        rows = [
+            table[:, 0],
+            table[:, 1] if self.n_events else table[:, 0],
+            table[:, -1] if self.grade2 else table[:, 0],
+        ]
+        self.kinds = np.stack(rows, axis=1)
+        self.one_kind = self.kinds[0].tolist() if table.shape[0] == 1 else None
 
         c = conduct
-        self.poisson = c.accrual_process == "poisson"
-        self.rate = c.accrual_per_day
-        self.screening_days = c.screening_days
-        self.screening_uniform = c.screening == "uniform" and c.screening_days > 0
-        self.screen_failure = c.screen_failure
+        self.conduct = c
         self.max_wait = c.max_wait_days
         self.infusions = c.infusions
         self.interval = c.interval_days
@@ -210,26 +194,17 @@ class _Trial:
     """One simulated trial: state, simpy callbacks and tallies."""
 
     def __init__(
-        self,
-        setup: _Setup,
-        u: _Uniforms,
-        outcomes: list[int],
-        streams: TrialStreams | None,
-        log: list[LogRecord] | None,
+        self, setup: _Setup, u: Uniforms, outcomes: list[int], kind: int, log: list[LogRecord] | None
     ) -> None:
         self.s = setup
         self.u = u
         self.outcomes = outcomes  # flat (state, DLT count) indices of decided cohorts, for the chunk
-        self.streams = streams
-        self.params = None if streams is None else setup.model.draw_trials(streams)
+        self.q_dlt, self.q_event, self.q_g2 = setup.one_kind or setup.kinds[kind].tolist()
         self.log = log
         self.env = simpy.Environment(initial_time=0.0)
-        # Accrual: times (days) of arrival and of the end of screening, and screen failures.
-        self.arrival: list[float] = []
-        self.ready: list[float] = []
-        self.failed: list[bool] = []
-        self.queue: deque[int] = deque()
-        self.enrolled = self.dosed = self.replaced = self.lost = self.halts = 0
+        self.accrual = accrual(setup.conduct, u, log is not None)
+        self.wake_at = math.inf
+        self.dosed = self.replaced = self.lost = self.halts = 0
         self.deaths = self.transplants = 0
         self.wait_days = 0.0
         self.halt_until = -math.inf
@@ -252,64 +227,46 @@ class _Trial:
 
     # -- accrual ---------------------------------------------------------------------------------
 
-    def _arrivals(self, _event: object = None) -> None:
-        """Draw the next batch of arrivals; schedule each eligible one's end of screening."""
-        s, u, env = self.s, self.u, self.env
-        now = env.now
-        t = self.arrival[-1] if self.arrival else 0.0
-        for _ in range(ARRIVAL_BATCH):
-            t += -math.log(1.0 - u()) / s.rate if s.poisson else 1.0 / s.rate
-            ready = t + (s.screening_days * u() if s.screening_uniform else s.screening_days)
-            failed = s.screen_failure > 0 and u() < s.screen_failure
-            if not failed:
-                Timeout(env, ready - now, len(self.arrival)).callbacks.append(self._eligible)
-            self.arrival.append(t)
-            self.ready.append(ready)
-            self.failed.append(failed)
-        Timeout(env, t - now).callbacks.append(self._arrivals)
-
-    def _eligible(self, event: Timeout) -> None:
-        i = event.value
-        self.enrolled += 1
-        self.queue.append(i)
-        if self.log is not None:
-            self.log.append(LogRecord(self.env.now, "eligible", i))
-        self._try_dose()
-
     # -- dosing ----------------------------------------------------------------------------------
 
-    def _try_dose(self) -> None:
-        """Dose waiting patients into the open cohort's free slots, if the trial may dose now."""
+    def _try_dose(self, reached: float = -math.inf) -> None:
+        """Dose the patients who passed screening into the open cohort's free slots, first come
+        first served, if the trial may dose now; else, with slots open, wake up when the next
+        patient passes screening.  ``reached``: a time the clock stands at though rounding may have
+        left ``env.now`` a little short of it (a wake-up's)."""
         now = self.env.now
         if not self.open_slots or now < self.halt_until:
             return
-        queue, max_wait = self.queue, self.s.max_wait
+        accrual, max_wait = self.accrual, self.s.max_wait
         dosed = False
-        while self.open_slots and queue and (self.gate_open or self.sentinel < 0):
-            i = queue.popleft()
-            if self.ready[i] + max_wait < now:
-                self._lose(i)
-                continue
-            self._dose(i, now)
+        while self.open_slots and (self.gate_open or self.sentinel < 0):
+            if max_wait < math.inf:
+                self.lost += accrual.skip_before(now - max_wait, self._lose)
+            ready = accrual.peek()
+            if ready > now and ready > reached:
+                if ready < self.wake_at:
+                    self.wake_at = ready
+                    Timeout(self.env, ready - now, ready).callbacks.append(self._wake)
+                break
+            ready, i = accrual.take()
+            self._dose(i, ready, now)
             dosed = True
         if dosed and not self.open_slots:
             self._check_decision()
 
-    def _lose(self, i: int) -> None:
-        self.lost += 1
-        if self.log is not None:
-            self.log.append(LogRecord(self.ready[i] + self.s.max_wait, "lost", i))
+    def _wake(self, event: Timeout) -> None:
+        if event.value == self.wake_at:
+            self.wake_at = math.inf
+        self._try_dose(event.value)
 
-    def _dose(self, i: int, now: float) -> None:
+    def _lose(self, ready: float, i: int) -> None:
+        if self.log is not None:
+            self.log.append(LogRecord(ready + self.s.max_wait, "lost", i))
+
+    def _dose(self, i: int, ready: float, now: float) -> None:
         s, u = self.s, self.u
         dose = s.dose[self.state]
-        if s.p_tox is not None:
-            q, q_events = s.p_tox[dose], ()
-            q_g2 = s.p_grade2[dose] if s.grade2 else q
-        else:
-            qs = s.model.patient_probabilities(self.streams, np.array([dose]), self.params, 1)[:, 0, 0]
-            q, q_events = float(qs[0]), qs[1 : 1 + s.n_events].tolist()
-            q_g2 = float(qs[-1]) if s.grade2 else q
+        q, q_event, q_g2 = self.q_dlt[dose], self.q_event[dose], self.q_g2[dose]
         draw = u()
         outcome, t = _COMPLETE, s.window
         if draw < q:
@@ -330,12 +287,12 @@ class _Trial:
                     self.transplants += 1
         if outcome == _DLT or outcome == _SUSAR:
             self.cohort_dlt += 1
-            for e, qe in enumerate(q_events):
-                self.cohort_events[e] += draw < qe
+            if s.n_events:
+                self.cohort_events[0] += draw < q_event
         elif outcome == _GRADE2:
             self.cohort_g2 += 1
         self.dosed += 1
-        self.wait_days += now - self.ready[i]
+        self.wait_days += max(now - ready, 0.0)
         self.open_slots -= 1
         self.pending += 1
         Timeout(self.env, t, (i, self.serial, outcome)).callbacks.append(self._outcome)
@@ -463,28 +420,23 @@ class _Trial:
     def run(self) -> tuple[float, ...]:
         """Simulate to the design's final decision; return the per-trial counts (:data:`COUNTS`
         order, then the total waiting days of dosed patients)."""
-        self._arrivals()
         try:
             self._open_cohort(0)
             self.env.run()
         except _Decided:
             pass
         end = self.end
-        screened = bisect_right(self.arrival, end)
-        failures = sum(1 for i in range(screened) if self.failed[i] and self.ready[i] <= end)
-        waiting = 0
-        for i in self.queue:
-            if self.ready[i] + self.s.max_wait < end:
-                self._lose(i)
-            else:
-                waiting += 1
+        screened, failures, in_screening, lost, waiting = self.accrual.finish(
+            end, self.s.max_wait, self._lose
+        )
+        self.lost += lost
         if self.log is not None:
-            self._log_screening(screened, end)
+            self._log_screening(end)
         return (
             screened,
             failures,
-            screened - failures - self.enrolled,
-            self.enrolled,
+            in_screening,
+            self.dosed + self.lost + waiting,
             self.dosed,
             self.replaced,
             self.lost,
@@ -495,13 +447,18 @@ class _Trial:
             self.wait_days,
         )
 
-    def _log_screening(self, screened: int, end: float) -> None:
-        """Add the arrival and screen-failure records (known from the accrual lists) and the end."""
+    def _log_screening(self, end: float) -> None:
+        """Add the arrival, screen-failure and eligibility records (known from the accrual lists) and
+        the end."""
+        a = self.accrual
         screening = []
-        for i in range(screened):
-            screening.append(LogRecord(self.arrival[i], "arrival", i))
-            if self.failed[i] and self.ready[i] <= end:
-                screening.append(LogRecord(self.ready[i], "screen_failure", i))
+        for i, t in enumerate(a.arrival):
+            if t > end:
+                break
+            screening.append(LogRecord(t, "arrival", i))
+            if a.ready[i] <= end:
+                kind = "screen_failure" if a.failed[i] else "eligible"
+                screening.append(LogRecord(a.ready[i], kind, i))
         # In front, so that the stable sort puts an arrival before what happened at the same time.
         self.log[:0] = screening
         self.log.append(LogRecord(end, "end", -1, self.selected, "none" if self.selected < 0 else ""))
@@ -539,13 +496,12 @@ def _run_blocks(
     selected, total_n, total_dlt, n_dose, y_dose, durations, rows, events = [], [], [], [], [], [], [], []
     log = None
     for seq, count in blocks:
-        u = _Uniforms(np.random.Generator(np.random.PCG64(seq)))
-        # Covariate models draw from their own per-trial streams, children of the block's seed.
-        trial_seqs = seq.spawn(count) if setup.p_tox is None else [None] * count
-        for trial_seq in trial_seqs:
+        u = Uniforms(np.random.Generator(np.random.PCG64(seq)))
+        # The trials' kinds (e.g. posterior draws) in one batch, from a child of the block's seed.
+        kinds = model.draw_trials(TrialStreams(seq.spawn(1), [count])).tolist()
+        for kind in kinds:
             trial_log = [] if log_first and log is None else None
-            streams = None if trial_seq is None else TrialStreams([trial_seq], [1])
-            trial = _Trial(setup, u, outcomes, streams, trial_log)
+            trial = _Trial(setup, u, outcomes, kind, trial_log)
             rows.append(trial.run())
             log = log if trial_log is None else trial_log
             selected.append(trial.selected)
@@ -668,7 +624,7 @@ def run_events(
     target = Target.of(target, design)
     if records:
         check_records(n_trials)
-    if not hasattr(model, "patient_probabilities"):
+    if not hasattr(model, "probability_table"):
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
         raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")

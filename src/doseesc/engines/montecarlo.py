@@ -1,9 +1,12 @@
 """Vectorized Monte Carlo estimation of operating characteristics.
 
-All trials of a chunk advance together: each step draws one uniform per patient of every running
-trial's next cohort, counts DLTs, and moves each trial through the design's tabulated rule
-(:func:`doseesc.designs.compile_design`) with a single look-up.  What is kept are integer tallies
-(cohort outcomes per state, selections, totals), so results from chunks add up exactly.
+All trials of a chunk advance together: each step draws one uniform for every running trial's next
+cohort and turns it into the cohort's outcome (DLTs, the events tallied, grade 2 where the design
+reads it) by inverting its exact distribution (:mod:`doseesc.engines.cohorts`: multinomial over the
+patients' categories, tabulated per trial kind, dose and cohort size), then moves each trial through
+the design's tabulated rule (:func:`doseesc.designs.compile_design`) with a single look-up.  What is
+kept are integer tallies (cohort outcomes per state, selections, totals), so results from chunks add
+up exactly.
 
 Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`, the unit of randomness; block
 ``b`` draws only from the generator of child ``b`` of ``SeedSequence(seed)``, in a fixed order.  A
@@ -13,8 +16,8 @@ for a seed is bit-identical whatever the chunk size or the number of worker proc
 Common random numbers (``simulate(..., common_random_numbers=True)``): the k-th patient of trial t
 gets the same uniform whatever the design (:class:`~doseesc.streams.PatientUniforms`), so designs
 run with one seed on one model see the same patients and their differences have small standard
-errors.  By default each step draws the next cohort's uniforms for the running trials in turn,
-which is faster but ties the numbers a patient gets to the design.
+errors.  That takes one uniform per patient, each compared with the patient's probabilities; by
+default each cohort takes one uniform, which is faster but ties the numbers to the design.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from typing import Any
 import numpy as np
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
+from doseesc.engines.cohorts import CohortOutcomes
 from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
 from doseesc.engines.records import Records, check_records
 from doseesc.metrics import PatientSplit, Target
 from doseesc.models.base import ToxicityModel
 from doseesc.models.table import DoseToxicityTable
 from doseesc.results import OperatingCharacteristics
-from doseesc.streams import TrialStreams
+from doseesc.streams import PatientUniforms, TrialStreams
 
 BLOCK_TRIALS = 1 << 14
 """Trials per block, the unit of randomness (part of what a seed means: do not change lightly)."""
@@ -77,14 +81,18 @@ def _run_chunk(
     patient split; ``records`` for per-trial records; ``common`` for common random numbers."""
     n_live, width, levels = table.n_live, table.next.shape[1], table.max_patients + 1
     n_doses, n_events = table.n_doses, len(model.events)
-    dlt_stride = int(np.prod(table.outcome_shape[1:]))
-    g2_stride = int(np.prod(table.outcome_shape[2:])) if "g2" in table.outcomes else 0
     cohort = table.max_size
     uniform_size = bool(np.all(table.size == cohort))
-    next_flat = table.next.ravel()
+    outcomes = CohortOutcomes.of(n_events, "g2" in table.outcomes, cohort)
+    n_out = outcomes.counts.shape[0]
+    codes = table.code(dlt=outcomes.dlt, **({"g2": outcomes.g2} if "g2" in table.outcomes else {}))
+    # Per (state, outcome): the next state, the outcome's DLTs and events, flat over state * n_out.
+    next_flat = np.ascontiguousarray(table.next[:, codes]).ravel()
+    dlt_flat = np.tile(outcomes.dlt.astype(np.int16), n_live)
+    events_flat = np.tile(outcomes.events.astype(np.int16), n_live)
     size_state = table.size.astype(np.int16)
     tally = _Tally(
-        weights=np.zeros(n_live * width, dtype=np.int64),
+        weights=np.zeros(n_live * n_out, dtype=np.int64),
         selected=np.zeros(n_doses + 1, dtype=np.int64),
         total_n=np.zeros(levels, dtype=np.int64),
         total_dlt=np.zeros(levels, dtype=np.int64),
@@ -105,49 +113,50 @@ def _run_chunk(
         split_so_far = np.zeros((2, total), dtype=np.int16)
     rec = Records.empty(total, n_doses) if records else None
     trial_id = np.arange(total) if records or common else None
-    params = model.draw_trials(streams)
-    uniforms = streams.patient_uniforms() if common else None
-    state = np.zeros(total, dtype=np.int32)
+    probabilities = model.probability_table
+    n_kinds = probabilities.shape[0]
+    kind = model.draw_trials(streams)
+    # Each state's row among the (dose, cohort size) pairs; with one kind, its thresholds directly.
+    sizes, size_index = np.unique(table.size, return_inverse=True)
+    pair_state = table.dose * len(sizes) + size_index.ravel()
+    n_pairs = n_doses * len(sizes)
+    if common:
+        uniforms = streams.patient_uniforms()
+        q_rows = np.moveaxis(probabilities[:, list(outcomes.bounds)], 1, 0).reshape(len(outcomes.bounds), -1)
+    else:
+        thresholds = outcomes.thresholds(probabilities, sizes).reshape(n_out - 1, n_kinds * n_pairs)
+        if n_kinds == 1:
+            thresholds = np.ascontiguousarray(thresholds[:, pair_state])
+    state = np.zeros(total, dtype=np.intp)
     dlt_so_far = np.zeros(total, dtype=np.int16)
     n_so_far = None if uniform_size else np.zeros(total, dtype=np.int16)
     events_so_far = np.zeros((n_events, n_doses, total), dtype=np.int16) if n_events else None
-    u_buffer = np.empty((cohort, total))
+    u_buffer = np.empty((1, total))
     step = 0
     while total:
         # np.take and np.compress: several times faster than fancy and boolean indexing here.
-        dose = np.take(table.dose, state)
-        q = model.patient_probabilities(streams, dose, params, cohort)
-        if uniforms is None:
-            u = streams.random(cohort, out=u_buffer)
+        if common:
+            j = _patient_outcomes(outcomes, q_rows, uniforms, trial_id, kind, table, state, n_so_far, step)
         else:
-            u = uniforms.take(trial_id, step * cohort if n_so_far is None else n_so_far, cohort)
-        hit = u < q[0]
-        if not uniform_size:
-            hit &= np.arange(cohort)[:, None] < np.take(size_state, state)
-            n_so_far += np.take(size_state, state)
-        dlt = hit[0].view(np.int8)
-        for j in range(1, cohort):
-            dlt = dlt + hit[j].view(np.int8)
-        code = dlt if dlt_stride == 1 else dlt * dlt_stride
-        if g2_stride:
-            # Grade 2 (and no worse): q[0] <= u < q[-1], the model's P(grade >= 2).
-            grade2 = (u < q[-1]) & ~hit
-            if not uniform_size:
-                grade2 &= np.arange(cohort)[:, None] < np.take(size_state, state)
-            code = code + g2_stride * np.count_nonzero(grade2, axis=0)
+            u = streams.random(1, out=u_buffer)[0]
+            row = state if n_kinds == 1 else kind * n_pairs + np.take(pair_state, state)
+            j = (u >= np.take(thresholds[0], row)).view(np.int8).astype(np.intp)
+            for t in thresholds[1:]:
+                j += u >= np.take(t, row)
+        outcome = state * n_out + j
+        tally.weights += np.bincount(outcome, minlength=n_live * n_out)
+        dlt = np.take(dlt_flat, outcome)
+        if events_so_far is not None or rec is not None:
+            dose = np.take(table.dose, state)
         if events_so_far is not None:
-            trials = np.arange(total)
-            for e in range(n_events):
-                events_so_far[e, dose, trials] += np.count_nonzero(hit & (u < q[1 + e]), axis=0).astype(
-                    np.int16
-                )
+            events_so_far[0, dose, np.arange(total)] += np.take(events_flat, outcome)
         if split_size is not None:
             split_so_far += np.take(split_size, state, axis=1)
+        if n_so_far is not None:
+            n_so_far += np.take(size_state, state)
         if rec is not None:
             rec.n[trial_id, dose] += np.take(size_state, state) if not uniform_size else cohort
             rec.y[trial_id, dose] += dlt
-        outcome = state * width + code
-        tally.weights += np.bincount(outcome, minlength=n_live * width)
         state = np.take(next_flat, outcome)
         dlt_so_far += dlt
         step += 1
@@ -183,13 +192,42 @@ def _run_chunk(
         streams.keep(keep)
         state = np.compress(keep, state)
         dlt_so_far = np.compress(keep, dlt_so_far)
-        params = np.compress(keep, params, axis=-1)
+        if n_kinds > 1 or common:
+            kind = np.compress(keep, kind)
         if n_so_far is not None:
             n_so_far = np.compress(keep, n_so_far)
         total -= n_done
-    tally.weights = tally.weights.reshape(n_live, width)
+    # Cohorts per (state, outcome) to cohorts per (state, the design's outcome code).
+    weights = np.zeros((n_live, width), dtype=np.int64)
+    np.add.at(weights, (slice(None), codes), tally.weights.reshape(n_live, n_out))
+    tally.weights = weights
     tally.records = rec
     return tally
+
+
+def _patient_outcomes(
+    outcomes: CohortOutcomes,
+    q_rows: np.ndarray,
+    uniforms: PatientUniforms,
+    trial_id: np.ndarray,
+    kind: np.ndarray,
+    table: DecisionTable,
+    state: np.ndarray,
+    n_so_far: np.ndarray | None,
+    step: int,
+) -> np.ndarray:
+    """Common random numbers: each patient's category from their own uniform (the k-th patient of
+    a trial has the same one whatever the design); the cohort's outcome index from the counts."""
+    cohort = table.max_size
+    u = uniforms.take(trial_id, step * cohort if n_so_far is None else n_so_far, cohort)
+    at = kind * table.n_doses + np.take(table.dose, state)
+    category = np.zeros(u.shape, dtype=np.intp)
+    for bound in q_rows:
+        category += u >= np.take(bound, at)
+    category[np.arange(cohort)[:, None] >= np.take(table.size, state)] = len(q_rows)  # no patient there
+    m = len(q_rows)
+    counts = [np.count_nonzero(category == k, axis=0) for k in range(m)]
+    return outcomes.lookup[tuple(counts)]
 
 
 def simulate(
@@ -217,21 +255,18 @@ def simulate(
     :data:`~doseesc.engines.records.MAX_RECORDS` trials).
 
     ``common_random_numbers``: the k-th patient of trial t (k counted in order of treatment) gets the
-    same uniform whatever the design, and the trial the same parameters drawn by the model (e.g. a
-    posterior draw), so designs compared with one seed on one model meet the same simulated
-    patients and the differences between their results have much smaller standard errors.  Models
-    that draw patient covariates as they go (e.g. the HALPC bleeding model,
-    :mod:`~doseesc.models.halpc`) still draw them from the block streams: then only the parameters
-    and the uniforms are shared, not the covariates.  Seed, chunking and jobs mean what they mean
-    without it (the results differ from those without it).  It is slower (about 1.7 times the time
-    for the 3+3, 2.4 for accelerated titration), and with cohorts of varying size holds up to
-    (patients per trial) x ``chunk_trials`` x 8 bytes of uniforms (see
+    same uniform whatever the design, and the trial the same kind (e.g. posterior draw) drawn by
+    the model, so designs compared with one seed on one model meet the same simulated patients and
+    the differences between their results have much smaller standard errors.  Seed, chunking and
+    jobs mean what they mean without it (the results differ from those without it).  It draws one
+    uniform per patient instead of one per cohort, so it is slower, and with cohorts of varying size
+    holds up to (patients per trial) x ``chunk_trials`` x 8 bytes of uniforms (see
     :class:`~doseesc.streams.PatientUniforms`).
     """
     target = Target.of(target, design)
     if records:
         check_records(n_trials)
-    if not hasattr(model, "patient_probabilities"):
+    if not hasattr(model, "probability_table"):
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
         raise ValueError(f"p_tox has {model.n_doses} doses but the design has {design.n_doses}")

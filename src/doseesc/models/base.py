@@ -10,29 +10,37 @@ from doseesc.streams import TrialStreams
 
 
 class ToxicityModel(Protocol):
-    """Per-patient probability of a dose-limiting toxicity (DLT), and of named kinds of DLT.
+    """Probability of a dose-limiting toxicity (DLT), and of named kinds of DLT, for the patients of
+    a simulated trial.
 
-    Arrays have the trial axis last.  Each patient gets one uniform ``u``: a DLT when ``u < q[0]``,
-    and event ``e`` (a kind of DLT, e.g. severe bleeding) when ``u < q[1 + e]``, so every event is a
-    DLT and has exactly its own probability.
+    A trial is of one *kind*, drawn at its start (e.g. a draw from a posterior of the model's
+    parameters; a model without parameters drawn per trial has one kind).  Given its kind, the
+    trial's patients are independent draws from the population, so each has the same probabilities,
+    averaged over the population's covariates: :attr:`probability_table`.  This is exact, not an
+    approximation: a cohort of patients with drawn covariates has a Poisson-binomial DLT count, and
+    averaged over the covariates, independent and alike between patients, that is the binomial with
+    the averaged probability.
+
+    Rows of the table: ``P(DLT)``, then ``P(event e)`` for each of :attr:`events` (a kind of DLT, so
+    at most ``P(DLT)``), then, for models with ``grade2``, ``P(grade >= 2)`` (at least ``P(DLT)``).
+    A patient with uniform ``u`` has a DLT when ``u < P(DLT)``, event ``e`` when ``u < P(event e)``
+    and a grade-2 toxicity (and no worse) when ``P(DLT) <= u < P(grade >= 2)``.
     """
 
     n_doses: int
     events: tuple[str, ...]
-    """Names of the kinds of DLT tallied separately (may be empty)."""
+    """Names of the kinds of DLT tallied separately (at most one)."""
+
+    @property
+    def probability_table(self) -> np.ndarray:
+        """``(n_kinds, rows, n_doses)``: one patient's probabilities per trial kind and dose (see above)."""
+        ...
 
     def mean_probabilities(self) -> np.ndarray:
-        """(n_doses,) population-averaged DLT probability per dose (the exact engine's input)."""
+        """(n_doses,) population-averaged DLT probability per dose, averaged over the trial kinds."""
         ...
 
     def draw_trials(self, streams: TrialStreams) -> np.ndarray:
-        """(n_params, n_trials) parameters each trial draws once at its start (e.g. from a
-        posterior); ``n_params`` may be 0."""
-        ...
-
-    def patient_probabilities(
-        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
-    ) -> np.ndarray:
-        """(1 + len(events), size or 1, n_trials) probabilities ``q`` for the ``size`` patients of each
-        trial's next cohort at dose index ``dose``; covariates are drawn from ``streams``."""
+        """(n_trials,) kind of each trial (an index into :attr:`probability_table`); a model with one
+        kind uses no random numbers."""
         ...

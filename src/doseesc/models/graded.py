@@ -21,6 +21,7 @@ the course engine (:mod:`doseesc.engines.courses`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import ndtr
@@ -60,14 +61,17 @@ class GradedTable:
     def mean_grade2_probabilities(self) -> np.ndarray:
         return self.p_grade2
 
-    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
-        return np.empty((0, streams.n_trials))
+    @cached_property
+    def probability_table(self) -> np.ndarray:
+        """``(1, 3, n_doses)``: P(grade >= 3), P(grade 4), P(grade >= 2) (see :mod:`doseesc.models.base`)."""
+        g4 = self.p_grade4
+        g3 = g4 + self.p_grade3
+        table = np.stack([g3, g4, g3 + self.p_grade2])[None]
+        table.setflags(write=False)
+        return table
 
-    def patient_probabilities(
-        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
-    ) -> np.ndarray:
-        at_least = self.grade_probabilities(dose, np.zeros(dose.shape), np.zeros(dose.shape))
-        return np.stack([at_least[1], at_least[2], at_least[0]])[:, None, :]
+    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
+        return np.zeros(streams.n_trials, dtype=np.intp)
 
     def draw_patients(self, streams: TrialStreams, rows: int) -> np.ndarray:
         """Patient effects (none: patients are alike)."""
@@ -146,18 +150,18 @@ class LatentToxicity:
         first = self._first_course()
         return first[0] - first[1]
 
-    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
-        return np.empty((0, streams.n_trials))
+    @cached_property
+    def probability_table(self) -> np.ndarray:
+        """``(1, 3, n_doses)``: P(grade >= 3), P(grade 4), P(grade >= 2) in a first course, averaged over
+        the patient effect (the first-course score is normal with SD ``hypot(sigma_patient,
+        sigma_course)``), see :mod:`doseesc.models.base`."""
+        first = self._first_course()
+        table = np.stack([first[1], first[2], first[0]])[None]
+        table.setflags(write=False)
+        return table
 
-    def patient_probabilities(
-        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
-    ) -> np.ndarray:
-        """First-course probabilities for ``size`` new patients, each with a fresh patient effect."""
-        effect = self.draw_patients(streams, size)
-        at_least = self.grade_probabilities(
-            np.broadcast_to(dose, effect.shape), np.zeros(effect.shape), effect
-        )
-        return np.stack([at_least[1], at_least[2], at_least[0]])
+    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
+        return np.zeros(streams.n_trials, dtype=np.intp)
 
     def draw_patients(self, streams: TrialStreams, rows: int) -> np.ndarray:
         """(rows, n_trials) patient effects ``b_i``."""

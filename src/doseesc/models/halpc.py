@@ -26,13 +26,14 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 from scipy import special
 
+from doseesc.cache import cached_arrays
 from doseesc.formatting import percent
 from doseesc.models.logistic import CovariateTerm, LogisticRisk, NormalPrior, Posterior, fit_posterior
 from doseesc.models.mechanisms import MechanismModel, Regimen
@@ -72,7 +73,7 @@ TABLE_DOSES = (0.3e6, 0.6e6, 1.2e6, 2.5e6, 5e6)
 CREDIBLE_LEVEL = 0.9
 
 SCORE_NODES = 32
-"""Gauss-Hermite nodes for averages over the coagulation score."""
+"""Gauss-Hermite nodes for averages over the coagulation score in the calibration's likelihood."""
 
 PARAMETERS = ("intercept", "slope", "coagulation_score")
 
@@ -261,10 +262,46 @@ def fit_bleeding(
     *,
     log2_draws: int = 12,
 ) -> Posterior:
-    """Posterior of (intercept, slope, coagulation effect) given bleeding ``records`` (deterministic)."""
+    """Posterior of (intercept, slope, coagulation effect) given bleeding ``records`` (deterministic).
+
+    Kept in the on-disk cache (:mod:`doseesc.cache`), keyed by the prior, the records, the draws
+    and the model's constants, so that a run pays for the fit once."""
     p = _prior(prior)
-    return fit_posterior(
-        lambda theta: record_log_likelihood(records, theta).sum(axis=0), p, log2_draws=log2_draws
+    key = {
+        "prior": asdict(p),
+        "records": [asdict(r) for r in records],
+        "log2_draws": log2_draws,
+        "constants": [SCORE_NODES, RESERVE_HALF_LIFE_DAYS, INTERVAL_DAYS, REFERENCE_DOSE.value],
+    }
+    n_draws = (1 << log2_draws) + (1 << (log2_draws - 2))
+
+    def fit() -> dict[str, np.ndarray]:
+        post = fit_posterior(
+            lambda theta: record_log_likelihood(records, theta).sum(axis=0), p, log2_draws=log2_draws
+        )
+        return {
+            "draws": post.draws,
+            "weights": post.weights,
+            "log_likelihood": post.log_likelihood,
+            "log_evidence": np.array(post.log_evidence),
+        }
+
+    def valid(a: dict[str, np.ndarray]) -> bool:
+        try:
+            return (
+                a["draws"].shape == (len(PARAMETERS), n_draws)
+                and a["weights"].shape == a["log_likelihood"].shape == (n_draws,)
+                and bool(
+                    np.all(np.isfinite(a["draws"])) and np.all(a["weights"] >= 0) and a["weights"].sum() > 0
+                )
+                and bool(np.isfinite(a["log_evidence"]))
+            )
+        except KeyError:
+            return False
+
+    a = cached_arrays("halpc-posterior", key, fit, valid)
+    return Posterior(
+        p.names, a["draws"], np.array(a["weights"]), a["log_likelihood"], float(a["log_evidence"])
     )
 
 

@@ -78,10 +78,13 @@ class Posterior:
         """Kish effective sample size of the weights."""
         return float(1.0 / np.sum(self.weights**2))
 
+    def pick_index(self, u: np.ndarray) -> np.ndarray:
+        """Indices of draws chosen with probability equal to their weights by uniforms ``u``."""
+        return np.minimum(np.searchsorted(self._cumulative, u, side="right"), self.weights.shape[0] - 1)
+
     def pick(self, u: np.ndarray) -> np.ndarray:
         """Draws chosen with probability equal to their weights by uniforms ``u``: ``(n_params, len(u))``."""
-        idx = np.minimum(np.searchsorted(self._cumulative, u, side="right"), self.weights.shape[0] - 1)
-        return self.draws[:, idx]
+        return self.draws[:, self.pick_index(u)]
 
     def mean(self, values: np.ndarray) -> np.ndarray:
         """Posterior mean of quantities ``values`` (last axis over draws)."""

@@ -29,12 +29,13 @@ The probability is the same whether or not the remaining administrations are wit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from doseesc.cache import cached_arrays, digest
 from doseesc.models.units import DoseLevels, canonical_unit, convert_dose
 from doseesc.population import Population
 from doseesc.streams import TrialStreams
@@ -47,6 +48,16 @@ QMC_LOG2 = 14
 
 POSTERIOR_QMC_LOG2 = 10
 """... and 2**10 per posterior draw when averaging over a posterior too (the draws smooth it)."""
+
+SCORE_STEP = 0.25
+"""Spacing of the trapezoidal rule over the coagulation score (standard normal) when its effect on
+the log-odds is at most :data:`SCORE_STEP_EFFECT`; halved as often as needed to stay at most
+1 / effect above that."""
+
+SCORE_STEP_EFFECT = 4.0
+
+SCORE_RANGE = 9.0
+"""The rule spans scores within +-9 SD (the normal tail beyond is below 1e-18)."""
 
 
 def any_mechanism(risks: Sequence[np.ndarray]) -> np.ndarray:
@@ -99,6 +110,7 @@ class Mechanism(Protocol):
     name: str
     carryover_half_life_days: float | None
     posterior: Posterior | None
+    parameter_names: tuple[str, ...]
 
     @property
     def unit(self) -> str:
@@ -125,12 +137,14 @@ class MechanismModel:
 
     ``doses`` are the trial's dose levels; a mechanism reading cells/kg converts absolute cells
     through each patient's body weight (and vice versa); other unit pairs are an error.  Patients'
-    covariates come from ``population`` and are drawn only when some mechanism reads them, so with
-    every covariate effect zero (and no posterior) the model consumes exactly the random numbers of
-    :class:`~doseesc.models.table.DoseToxicityTable` and reproduces it number for number.
+    covariates come from ``population`` and enter through averages over it
+    (:attr:`probability_table`): given the parameters, patients are independent draws from the
+    population, so their DLT count in a cohort is binomial with the averaged probability.  With every
+    covariate effect zero (and no posterior) the model is
+    :class:`~doseesc.models.table.DoseToxicityTable` number for number.
 
-    A mechanism with a ``posterior`` has its parameters drawn once per simulated trial (one uniform
-    per trial and mechanism).  Patients of a trial are then dependent through the shared draw, so
+    A mechanism with a ``posterior`` (at most one) has its parameters drawn once per simulated trial
+    (one uniform per trial).  Patients of a trial are then dependent through the shared draw, so
     :attr:`independent_patients` is False and the exact engine, which assumes independent patients
     with fixed probabilities, does not apply; :meth:`mean_probabilities` is then the posterior mean of
     the population-averaged probability (each patient's marginal risk), reported with the results.
@@ -162,15 +176,14 @@ class MechanismModel:
                 )
             need += [*m.covariates, *(["weight"] if self.doses.needs_weight(unit) else [])]
         covariates = tuple(dict.fromkeys(need))
+        if sum(m.posterior is not None for m in mechanisms) > 1:
+            raise ValueError("mechanisms: at most one may have its parameters drawn from a posterior")
         if covariates and self.population is None:
             raise ValueError(f"population: needed to draw the covariates {', '.join(covariates)}")
         object.__setattr__(self, "covariates", covariates)
-        sizes = np.cumsum([len(m.parameters()) for m in mechanisms])
-        object.__setattr__(self, "_offsets", np.concatenate([[0], sizes]))
 
     covariates: tuple[str, ...] = field(init=False)
-    """Population covariates drawn for every patient."""
-    _offsets: np.ndarray = field(init=False, repr=False)
+    """Population covariates the mechanisms read (averaged over the population)."""
 
     @property
     def n_doses(self) -> int:
@@ -190,80 +203,138 @@ class MechanismModel:
         loads = self.regimen.loads(m.carryover_half_life_days)
         return self.regimen.risk([m.risk(d * load, covariates, params) for load in loads])
 
-    def _risks(
-        self, dose: np.ndarray, covariates: Mapping[str, np.ndarray], params: Sequence[np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        return {
-            m.name: self._mechanism_risk(m, dose, covariates, p)
-            for m, p in zip(self.mechanisms, params, strict=True)
-        }
+    @cached_property
+    def _posterior(self) -> Posterior | None:
+        """The posterior the trials draw from (at most one mechanism has one, see __post_init__)."""
+        return next((m.posterior for m in self.mechanisms if m.posterior is not None), None)
 
-    def _q(
-        self, dose: np.ndarray, covariates: Mapping[str, np.ndarray], params: Sequence[np.ndarray]
-    ) -> np.ndarray:
-        risks = self._risks(dose, covariates, params)
-        rows = [any_mechanism(list(risks.values())), *(risks[e] for e in self.events)]
-        out = np.empty((len(rows), *np.broadcast_shapes(*(np.shape(r) for r in rows))))
-        for i, r in enumerate(rows):
-            out[i] = r
+    def _score_effect(self, kinds: slice) -> np.ndarray:
+        """Largest |log-odds per SD of the coagulation score| over the mechanisms, per kind."""
+        effect = np.zeros(kinds.stop - kinds.start)
+        for m in self.mechanisms:
+            names = m.parameter_names
+            if "coagulation_score" in names:
+                row = names.index("coagulation_score")
+                values = m.parameters()[row] if m.posterior is None else m.posterior.draws[row, kinds]
+                effect = np.maximum(effect, np.abs(values))
+        return effect
+
+    def _virtual_groups(self, n_kinds: int) -> list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """(kinds, virtual patients, weights summing to 1) for averages over the population.
+
+        The coagulation score alone is exactly standard normal
+        (:meth:`~doseesc.population.Population.coagulation_score`) and the risks are logistic in
+        it: the trapezoidal rule over a normal density converges geometrically for integrands
+        analytic in a strip, here of half-width pi / effect (the poles of the logistic), as
+        exp(-2 pi x half-width / spacing): with a spacing of at most 1 / effect, below 1e-8
+        (Trefethen & Weideman, "The exponentially convergent trapezoidal rule", SIAM Review 2014).  Kinds are grouped by the spacing they need.  Other covariates are averaged by
+        quasi-Monte Carlo over the whole population."""
+        if not self.covariates:
+            return [(np.arange(n_kinds), {}, np.ones(1))]
+        if self.covariates == ("coagulation_score",):
+            effect = self._score_effect(slice(0, n_kinds))
+            halvings = np.ceil(np.log2(np.maximum(effect, SCORE_STEP_EFFECT) / SCORE_STEP_EFFECT)).astype(int)
+            groups = []
+            for k in np.unique(halvings):
+                h = SCORE_STEP / 2.0**k
+                z = np.arange(-round(SCORE_RANGE / h), round(SCORE_RANGE / h) + 1) * h
+                w = np.exp(-0.5 * z * z)
+                groups.append((np.flatnonzero(halvings == k), {"coagulation_score": z}, w / w.sum()))
+            return groups
+        log2 = QMC_LOG2 if self._posterior is None else POSTERIOR_QMC_LOG2
+        virtual = self.population.quasi_random(log2, self.covariates)
+        return [(np.arange(n_kinds), virtual, np.full(1 << log2, 0.5**log2))]
+
+    def _table(self) -> np.ndarray:
+        """``(n_kinds, 1 + len(events), n_doses)`` averaged over the population."""
+        post = self._posterior
+        n_kinds = 1 if post is None else post.weights.shape[0]
+        out = np.empty((n_kinds, 1 + len(self.events), self.n_doses))
+        for kinds, virtual, vw in self._virtual_groups(n_kinds):
+            virtual = {k: v[:, None] for k, v in virtual.items()}  # virtual patients x kinds
+            step = max(1, (1 << 20) // vw.shape[0])  # bounds the (virtual patients x kinds) arrays
+            for lo in range(0, kinds.shape[0], step):
+                these = kinds[lo : lo + step]
+                shape = (vw.shape[0], these.shape[0])
+                for d, dose in enumerate(self.doses.values):
+                    risks = {
+                        m.name: np.broadcast_to(
+                            self._mechanism_risk(
+                                m,
+                                np.asarray(dose),
+                                virtual,
+                                m.parameters()[:, None]
+                                if m.posterior is None
+                                else m.posterior.draws[:, these],
+                            ),
+                            shape,
+                        )
+                        for m in self.mechanisms
+                    }
+                    out[these, 0, d] = vw @ any_mechanism(list(risks.values()))
+                    for i, e in enumerate(self.events):
+                        out[these, 1 + i, d] = vw @ risks[e]
+        # Averages of ordered quantities stay ordered, but not always after rounding.
+        out[:, 0] = np.maximum(out[:, 0], out[:, 1:].max(axis=1, initial=0.0))
         return out
 
     @cached_property
-    def _levels(self) -> np.ndarray | None:
-        """``(1 + len(events), n_doses)`` probabilities when every patient at a dose is alike."""
-        if self.covariates or not self.independent_patients:
-            return None
-        levels = self._q(self.doses.values, {}, [m.parameters() for m in self.mechanisms])
-        levels.setflags(write=False)
-        return levels
+    def probability_table(self) -> np.ndarray:
+        """``(n_kinds, 1 + len(events), n_doses)``: P(DLT) and P(each event) of a patient at each dose,
+        averaged over the population, for each kind of trial: one kind with fixed parameters, one
+        per posterior draw otherwise (see :class:`~doseesc.models.base.ToxicityModel`).  With a
+        posterior it is kept in the on-disk cache (:mod:`doseesc.cache`)."""
+        post = self._posterior
+        if post is None:
+            table = self._table()
+        else:
+            shape = (post.weights.shape[0], 1 + len(self.events), self.n_doses)
 
-    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
-        """Each trial's parameters: a posterior draw for a mechanism with a posterior (one uniform
-        per trial), the fixed values otherwise (no random numbers used)."""
-        rows = []
+            def valid(arrays: dict[str, np.ndarray]) -> bool:
+                t = arrays.get("table")
+                return t is not None and t.shape == shape and bool(np.all((t >= 0) & (t <= 1)))
+
+            table = cached_arrays(
+                "mechanism-table", self._cache_key(), lambda: {"table": self._table()}, valid
+            )["table"]
+        table.setflags(write=False)
+        return table
+
+    def _cache_key(self) -> dict:
+        """Everything :meth:`_table` depends on, for the on-disk cache."""
+        mechanisms = []
         for m in self.mechanisms:
-            if m.posterior is None:
-                rows.append(np.repeat(m.parameters()[:, None], streams.n_trials, axis=1))
-            else:
-                rows.append(m.posterior.pick(streams.random(1)[0]))
-        return np.concatenate(rows, axis=0)
-
-    def patient_probabilities(
-        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
-    ) -> np.ndarray:
-        if self._levels is not None:
-            return np.take(self._levels, dose, axis=1)[:, None, :]
-        covariates = self.population.draw(streams, size, self.covariates) if self.covariates else {}
-        split = [params[lo:hi] for lo, hi in zip(self._offsets[:-1], self._offsets[1:], strict=True)]
-        return self._q(np.take(self.doses.values, dose)[None, :], covariates, split)
+            fixed = replace(m, posterior=None) if is_dataclass(m) else m
+            post = m.posterior
+            mechanisms.append([repr(fixed), None if post is None else digest(post.draws, post.weights)])
+        return {
+            "doses": self.doses.values.tolist(),
+            "unit": self.doses.unit,
+            "regimen": [int(self.regimen.infusions), float(self.regimen.interval_days)],
+            "population": repr(self.population),
+            "mechanisms": mechanisms,
+            "events": list(self.events),
+            "integration": [SCORE_STEP, SCORE_STEP_EFFECT, SCORE_RANGE, POSTERIOR_QMC_LOG2],
+        }
 
     @cached_property
     def average_probabilities(self) -> np.ndarray:
         """``(1 + len(events), n_doses)``: P(DLT) and P(each event) per dose, averaged over the
-        population (quasi-Monte Carlo, :data:`QMC_LOG2`) and, where there is one, the posterior."""
-        if self._levels is not None:
-            return self._levels
-        log2 = QMC_LOG2 if self.independent_patients else POSTERIOR_QMC_LOG2
-        virtual = self.population.quasi_random(log2, self.covariates) if self.covariates else {}
-        virtual = {k: v[:, None] for k, v in virtual.items()}  # virtual patients x parameter draws
-        out = np.empty((1 + len(self.events), self.n_doses))
-        for d, dose in enumerate(self.doses.values):
-            survive = {}
-            for m in self.mechanisms:
-                if m.posterior is None:
-                    draws, weights = m.parameters()[:, None], np.ones(1)
-                else:
-                    draws, weights = m.posterior.draws, m.posterior.weights
-                step = max(1, (1 << 20) >> log2)
-                s = 0.0
-                for lo in range(0, weights.shape[0], step):
-                    risk = self._mechanism_risk(m, np.asarray(dose), virtual, draws[:, lo : lo + step])
-                    s = s + (1.0 - risk) @ weights[lo : lo + step]
-                survive[m.name] = s
-            dlt = 1.0 - np.prod(np.broadcast_arrays(*survive.values()), axis=0)
-            out[:, d] = [np.mean(dlt), *(np.mean(1.0 - survive[e]) for e in self.events)]
+        population and, where there is one, the posterior."""
+        post = self._posterior
+        table = self.probability_table
+        out = table[0] if post is None else np.einsum("k,krd->rd", post.weights, table)
+        out = np.array(out)
         out.setflags(write=False)
         return out
+
+    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
+        """Each trial's kind: its posterior draw (one uniform per trial), or 0 with fixed parameters
+        (no random numbers used)."""
+        post = self._posterior
+        if post is None:
+            return np.zeros(streams.n_trials, dtype=np.intp)
+        return post.pick_index(streams.random(1)[0])
 
     def mean_probabilities(self) -> np.ndarray:
         """Population-averaged P(DLT) per dose (posterior-averaged too when parameters are drawn per

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from doseesc.streams import ReplayStreams, TrialStreams
+from doseesc.streams import TrialStreams
 
 
 @dataclass(frozen=True, eq=False)
@@ -16,8 +17,8 @@ class LevelRegimens:
     once, then twice): ``models[r]`` holds the mechanisms over the distinct dose values with
     regimen ``r``; level ``k`` is dose ``dose_index[k]`` under regimen ``regimen_index[k]``.
 
-    Patients of a cohort have the same covariates and (posterior) parameters whichever regimen
-    their level has: the covariates are drawn once and shown to every model.
+    A trial has the same (posterior) parameters whichever regimen its levels have: the models share
+    their mechanisms, so a trial kind is one posterior draw for all of them.
     """
 
     models: tuple[Any, ...]
@@ -36,31 +37,29 @@ class LevelRegimens:
     def independent_patients(self) -> bool:
         return self.models[0].independent_patients
 
+    def _per_level(self, per_model: list[np.ndarray]) -> np.ndarray:
+        """Stack per-model arrays (dose values last) into per-level arrays (levels last)."""
+        return np.stack(
+            [per_model[r][..., d] for r, d in zip(self.regimen_index, self.dose_index, strict=True)], axis=-1
+        )
+
     @property
     def average_probabilities(self) -> np.ndarray:
-        per_model = [m.average_probabilities for m in self.models]
-        return np.stack(
-            [per_model[r][:, d] for r, d in zip(self.regimen_index, self.dose_index, strict=True)], axis=1
-        )
+        return self._per_level([m.average_probabilities for m in self.models])
+
+    @cached_property
+    def probability_table(self) -> np.ndarray:
+        """Per trial kind, each level's probabilities: those of its regimen's model at its dose (the
+        models share their posterior, so a kind is the same draw in each)."""
+        table = self._per_level([m.probability_table for m in self.models])
+        table.setflags(write=False)
+        return table
 
     def mean_probabilities(self) -> np.ndarray:
         return self.average_probabilities[0]
 
     def draw_trials(self, streams: TrialStreams) -> np.ndarray:
-        return self.models[0].draw_trials(streams)  # the models share their mechanisms' parameters
-
-    def patient_probabilities(
-        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
-    ) -> np.ndarray:
-        regimen = np.take(self.regimen_index, dose)
-        at = np.take(self.dose_index, dose)
-        replay = ReplayStreams(streams)
-        out = None
-        for r, model in enumerate(self.models):
-            q = model.patient_probabilities(replay, at, params, size)
-            replay.rewind()
-            out = q if out is None else np.where(regimen == r, q, out)
-        return out
+        return self.models[0].draw_trials(streams)
 
 
 __all__ = ["LevelRegimens"]

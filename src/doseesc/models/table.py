@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,13 +59,13 @@ class DoseToxicityTable:
         """Population-averaged DLT probability per dose (what the exact engine needs)."""
         return self.p
 
-    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
-        return np.empty((0, streams.n_trials))
+    @cached_property
+    def probability_table(self) -> np.ndarray:
+        """``(1, rows, n_doses)``: one kind of trial; rows P(DLT) and, with grade 2, P(grade >= 2)."""
+        rows = [self.p] if self.p_grade2 is None else [self.p, self.p + self.p_grade2]
+        table = np.stack(rows)[None]
+        table.setflags(write=False)
+        return table
 
-    def patient_probabilities(
-        self, streams: TrialStreams, dose: np.ndarray, params: np.ndarray, size: int
-    ) -> np.ndarray:
-        p = np.take(self.p, dose)
-        if self.p_grade2 is None:
-            return p[None, None, :]
-        return np.stack([p, p + np.take(self.p_grade2, dose)])[:, None, :]
+    def draw_trials(self, streams: TrialStreams) -> np.ndarray:
+        return np.zeros(streams.n_trials, dtype=np.intp)
