@@ -38,7 +38,7 @@ from doseesc.files import plain, write_text
 from doseesc.scenario import Scenario, ScenarioError, parse_data
 
 DEFAULT_CHUNK_TRIALS = 20_000
-SWEEP_KEYS = ("name", "description", "base", "scenarios", "seed", "chunk_trials")
+SWEEP_KEYS = ("name", "description", "base", "scenarios", "seed", "chunk_trials", "exact_replaces_mc")
 STATE = "sweep-state.json"
 UNITS = "units"
 _AXIS = re.compile(r"^[a-z_]+(\.[a-z_0-9]+)+$")
@@ -108,9 +108,9 @@ def load_sweep(path: str | Path) -> Sweep:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"TOML syntax error: {exc}") from None
-    unknown = sorted(set(data) - {"sweep", "axes"})
+    unknown = sorted(set(data) - {"sweep", "axes", "scenarios"})
     if unknown:
-        raise fail(f"{unknown[0]}: not a section of a sweep file; allowed: [sweep], [axes]")
+        raise fail(f"{unknown[0]}: not a section of a sweep file; allowed: [sweep], [[scenarios]], [axes]")
     meta = data.get("sweep")
     if not isinstance(meta, dict):
         raise fail("sweep: missing; allowed: a table [sweep] with base = SCENARIO or scenarios = FOLDER")
@@ -129,8 +129,12 @@ def load_sweep(path: str | Path) -> Sweep:
     chunk = meta.get("chunk_trials", DEFAULT_CHUNK_TRIALS)
     if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
         raise fail(f"sweep.chunk_trials: {chunk!r}; allowed: a whole number >= 1")
+    exact_replaces_mc = meta.get("exact_replaces_mc", True)
+    if not isinstance(exact_replaces_mc, bool):
+        raise fail(f"sweep.exact_replaces_mc: {exact_replaces_mc!r}; allowed: true or false")
 
-    files = _scenario_files(meta, path.parent, fail)
+    named = _named_scenarios(data.get("scenarios"), meta, fail)
+    files = _scenario_files(meta, path.parent, fail, named)
     axes_table = data.get("axes", {})
     if not isinstance(axes_table, dict):
         raise fail('axes: allowed: a table [axes] of "key.path" = [values]')
@@ -147,8 +151,8 @@ def load_sweep(path: str | Path) -> Sweep:
         axes.append((key, values))
 
     hasher = hashlib.sha256(text.encode())
-    bases = []
-    for f in files:
+    texts: dict[Path, tuple[str, dict]] = {}
+    for f in dict.fromkeys(files):
         try:
             base_text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -156,35 +160,153 @@ def load_sweep(path: str | Path) -> Sweep:
             raise fail(f"{f}: cannot read the scenario file: {reason}") from None
         hasher.update(b"\0" + f.name.encode() + b"\0" + base_text.encode())
         try:
-            base_data = tomllib.loads(base_text)
+            texts[f] = (base_text, tomllib.loads(base_text))
         except tomllib.TOMLDecodeError as exc:
             raise fail(f"{f}: TOML syntax error: {exc}") from None
-        bases.append((f, base_text, base_data))
+    # Each source: the scenario's name on the "scenario" axis (None: its own), file and overrides.
+    if named:
+        sources = [(n.name, path.parent / n.base if n.base else files[0], n.overrides) for n in named]
+    else:
+        many = len(files) > 1 or "scenarios" in meta
+        sources = [(f.stem if many else None, f, ()) for f in files]
 
-    many = len(bases) > 1 or "scenarios" in meta
     combos: list[Combination] = []
-    grid = list(itertools.product(range(len(bases)), *(range(len(v)) for _, v in axes)))
+    seen: set[str] = set()
+    grid = list(itertools.product(range(len(sources)), *(range(len(v)) for _, v in axes)))
     for i, (b, *picks) in enumerate(grid):
-        f, base_text, base_data = bases[b]
+        scenario_name, f, overrides = sources[b]
+        base_text, base_data = texts[f]
         scenario_data = json.loads(json.dumps(base_data))  # a deep copy of plain TOML data
-        params: list[tuple[str, Any]] = [("scenario", f.stem)] if many else []
-        label = [f.stem] if many else []
+        params: list[tuple[str, Any]] = []
+        label = [scenario_name] if scenario_name is not None and len(sources) > 1 else []
+        where = f"combination {i + 1} of {len(grid)}"
+        for key, value in overrides:
+            _set_path(scenario_data, key, value, lambda m, w=where: fail(f"{w}: {m}"))
+        chosen = {key: values[k] for (key, values), k in zip(axes, picks, strict=True)}
+        design_name = chosen.get("design.name", (scenario_data.get("design") or {}).get("name"))
+        base_design = scenario_data.get("design")
+        if (
+            "design.name" in chosen
+            and isinstance(base_design, dict)
+            and base_design.get("name") != design_name
+        ):
+            # Settings of the base's design that another design does not have belong to the base's.
+            for key in [k for k in base_design if not _applies(f"design.{k}", design_name)]:
+                del base_design[key]
         for (key, values), k in zip(axes, picks, strict=True):
             value = values[k]
+            if not _applies(key, design_name):  # e.g. cohort_size of the 3+3: not an axis of it
+                params.append((key, None))
+                continue
             params.append((key, value))
             short = key.rsplit(".", 1)[1]
-            label.append(f"{short}={_fmt(value)}" if _scalar(value) else f"{short}#{k + 1}")
+            if len(values) > 1:  # an axis of one value tells no combination apart
+                label.append(f"{short}={_fmt(value)}" if _scalar(value) else f"{short}#{k + 1}")
             where = f"combination {i + 1} of {len(grid)} ({_describe(params)})"
             _set_path(scenario_data, key, value, lambda m, w=where: fail(f"{w}: {m}"))
+        identity = _json([b, params])
+        if identity in seen:  # the same design, differing only on an axis it does not have
+            continue
+        seen.add(identity)
         where = f"combination {i + 1} of {len(grid)} ({_describe(params)})"
         try:
             s = parse_data(scenario_data, str(f), default_name=f.stem, text=base_text)
         except ScenarioError as exc:
             raise fail(f"{where}: {exc.message}") from None
-        combos.append(Combination(i, tuple(params), ", ".join(label) or s.name, s))
+        if exact_replaces_mc:
+            s = _exact_for_mc(s)
+        params.insert(0, ("scenario", scenario_name or s.name))
+        combos.append(Combination(len(combos), tuple(params), ", ".join(label) or s.name, s))
     return Sweep(
         name, file, hasher.hexdigest(), seed, chunk, tuple(k for k, _ in axes), tuple(combos), description
     )
+
+
+def _applies(key: str, design_name: Any) -> bool:
+    """Whether axis ``key`` sets something of design ``design_name``: every axis does, except a
+    design parameter (``design.cohort_size``) that the design does not have."""
+    section, _, param = key.partition(".")
+    if section != "design" or param in ("name", "target", "target_band") or not isinstance(design_name, str):
+        return True
+    from doseesc import registry
+
+    try:
+        entry = registry.design(design_name)
+    except registry.ParamError:
+        return True  # the scenario reader names the unknown design
+    return entry.param(param) is not None
+
+
+def exact_applies(s: Scenario) -> bool:
+    """Whether the exact engine gives what the Monte Carlo engine of ``s`` would estimate: patients
+    independent (no shared posterior draw) and no named kind of DLT (which only simulation counts)."""
+    try:
+        _, model = s.build("exact")
+    except ValueError:
+        return False
+    return not getattr(model, "events", ())
+
+
+def _exact_for_mc(s: Scenario) -> Scenario:
+    """``s`` with its Monte Carlo engine replaced by the exact one where that applies (the exact
+    engine's numbers have no simulation error; estimating them again is wasted work)."""
+    if "mc" not in s.run.engines or not exact_applies(s):
+        return s
+    engines = tuple(dict.fromkeys("exact" if e == "mc" else e for e in s.run.engines))
+    return replace(s, run=replace(s.run, engines=engines))
+
+
+@dataclass(frozen=True)
+class NamedScenario:
+    """A ``[[scenarios]]`` table: its name (the value on the "scenario" axis), the scenario file it
+    starts from (None: ``[sweep] base``) and the key paths it sets."""
+
+    name: str
+    base: str | None
+    overrides: tuple[tuple[str, Any], ...]
+
+
+def _named_scenarios(raw: Any, meta: dict, fail: Callable[[str], SweepError]) -> list[NamedScenario]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
+        raise fail('scenarios: allowed: [[scenarios]] tables, each with name = "..." and key paths to set')
+    if "scenarios" in meta:
+        raise fail("sweep.scenarios: allowed: a folder of scenario files, or [[scenarios]] tables, not both")
+    out: list[NamedScenario] = []
+    for k, entry in enumerate(raw, 1):
+        where = f"scenarios[{k}]"
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise fail(f'{where}.name: missing; allowed: a name such as "S2: MTD at level 3"')
+        if name in (n.name for n in out):
+            raise fail(f"{where}.name: {name!r} is used twice; allowed: a different name per scenario")
+        base = entry.get("base")
+        if base is not None and not isinstance(base, str):
+            raise fail(f"{where}.base: allowed: a path to a scenario file, relative to the sweep file")
+        if base is None and "base" not in meta:
+            raise fail(f"{where}.base: missing; allowed: base = SCENARIO here or in [sweep]")
+        overrides: list[tuple[str, Any]] = []
+        _flatten({k: v for k, v in entry.items() if k not in ("name", "base")}, "", overrides)
+        for key, _ in overrides:
+            if not _AXIS.match(key):
+                raise fail(f'{where}."{key}": not a key path; allowed: SECTION.KEY such as "toxicity.p_dlt"')
+            if key == "run.seed" or key.startswith("scenario."):
+                raise fail(
+                    f'{where}."{key}": cannot be set; the sweep seed ([sweep] seed) seeds every scenario'
+                )
+        out.append(NamedScenario(name, base, tuple(overrides)))
+    return out
+
+
+def _flatten(table: dict, prefix: str, out: list[tuple[str, Any]]) -> None:
+    """Key paths of a TOML table (``toxicity.p_dlt = [...]`` and ``"toxicity.p_dlt" = [...]`` alike)."""
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(value, f"{path}.", out)
+        else:
+            out.append((path, value))
 
 
 def _scalar(v: Any) -> bool:
@@ -202,7 +324,11 @@ def _describe(params: Sequence[tuple[str, Any]]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _scenario_files(meta: dict, folder: Path, fail: Callable[[str], SweepError]) -> list[Path]:
+def _scenario_files(
+    meta: dict, folder: Path, fail: Callable[[str], SweepError], named: Sequence[NamedScenario] = ()
+) -> list[Path]:
+    if named:
+        return [folder / meta["base"]] * ("base" in meta) + [folder / n.base for n in named if n.base]
     if ("base" in meta) == ("scenarios" in meta):
         raise fail("sweep: give one of base = SCENARIO (a file) or scenarios = FOLDER (or a list of files)")
     if "base" in meta:
@@ -317,6 +443,16 @@ def run_unit(unit: Unit) -> dict[str, Any]:
         rec: dict[str, Any] = {k: np.asarray(getattr(oc, k), dtype=float).tolist() for k in _OC_ARRAYS}
         rec |= {k: float(getattr(oc, k)) for k in _OC_SCALARS}
         rec["n_trials"] = None if engine == "exact" else trials[engine]
+        rec["total_n_pmf"] = np.asarray(oc.total_n_pmf, dtype=float).tolist()
+        rec["events"] = {
+            name: {
+                "mean": ev.mean.tolist(),
+                "sd": ev.sd.tolist(),
+                "mean_total": ev.mean_total,
+                "sd_total": ev.sd_total,
+            }
+            for name, ev in oc.events.items()
+        }
         if engine == "events":
             rec["durations"] = np.asarray(result.durations, dtype=float).tolist()
         engines[engine] = rec
@@ -344,12 +480,7 @@ def pool(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def sd(mkey: str, skey: str, m: np.ndarray) -> np.ndarray:
         x = np.array([r[mkey] for r in records], dtype=float)
         s = np.array([r[skey] for r in records], dtype=float)
-        w = n.reshape((-1,) + (1,) * (x.ndim - 1))
-        within = np.where(w > 1, (w - 1) * np.nan_to_num(s) ** 2, 0.0).sum(axis=0)
-        between = (w * (x - m) ** 2).sum(axis=0)
-        if total < 2:
-            return np.full(np.shape(m), np.nan)
-        return np.sqrt((within + between) / (total - 1))
+        return _pooled_sd(n, x, s, m)
 
     for key in ("p_tox", "p_select", "p_none", "mean_n", "mean_dlt", "mean_total_n", "mean_total_dlt"):
         out[key] = mean(key)
@@ -358,12 +489,93 @@ def pool(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[f"se_mean_{mkey}"] = out[f"sd_{mkey}"] / math.sqrt(total)
     for key in ("p_select", "p_none"):
         out[f"se_{key}"] = np.sqrt(out[key] * (1 - out[key]) / total)
+    if all("total_n_pmf" in r for r in records):  # units saved by an older doseesc lack it
+        width = max(len(r["total_n_pmf"]) for r in records)
+        pmfs = np.array([np.pad(r["total_n_pmf"], (0, width - len(r["total_n_pmf"]))) for r in records])
+        out["total_n_pmf"] = (n[:, None] * pmfs).sum(axis=0) / total
+    events: dict[str, dict[str, Any]] = {}
+    for name in records[0].get("events", {}):
+        parts = [r["events"][name] for r in records]
+        mean = (n[:, None] * np.array([p["mean"] for p in parts])).sum(axis=0) / total
+        mean_total = float(n @ np.array([p["mean_total"] for p in parts]) / total)
+        sd = _pooled_sd(n, np.array([p["mean"] for p in parts]), np.array([p["sd"] for p in parts]), mean)
+        sd_total = _pooled_sd(
+            n,
+            np.array([p["mean_total"] for p in parts]),
+            np.array([p["sd_total"] for p in parts]),
+            mean_total,
+        )
+        events[name] = {"mean": mean, "sd": sd, "mean_total": mean_total, "sd_total": float(sd_total)}
+    out["events"] = events
     if "durations" in records[0]:
         d = np.concatenate([np.asarray(r["durations"], dtype=float) for r in records])
         out["duration_mean_days"] = float(d.mean())
         out["se_duration_mean_days"] = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan
         out["duration_median_days"] = float(np.median(d))
         out["duration_q90_days"] = float(np.quantile(d, 0.9))
+    return out
+
+
+def _pooled_sd(n: np.ndarray, means: np.ndarray, sds: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
+    """The SD over all trials of chunks of ``n`` trials with these means and SDs (first axis: chunk)
+    around the pooled ``mean``; NaN for fewer than 2 trials."""
+    means, sds = np.asarray(means, dtype=float), np.asarray(sds, dtype=float)
+    w = n.reshape((-1,) + (1,) * (means.ndim - 1))
+    total = float(n.sum())
+    within = np.where(w > 1, (w - 1) * np.nan_to_num(sds) ** 2, 0.0).sum(axis=0)
+    between = (w * (means - mean) ** 2).sum(axis=0)
+    if total < 2:
+        return np.full(np.shape(mean), np.nan)
+    return np.sqrt((within + between) / (total - 1))
+
+
+def result_dict(r: dict[str, Any]) -> dict[str, Any]:
+    """A pooled engine record in the JSON form of a result
+    (:meth:`doseesc.results.OperatingCharacteristics.to_dict`, and the events engine's
+    ``duration_days``), which :mod:`doseesc.tables` and ``doseesc report`` read."""
+    simulated = r.get("n_trials") is not None
+    out: dict[str, Any] = {
+        k: plain(r[k])
+        for k in (
+            "p_tox",
+            "p_select",
+            "p_none",
+            "mean_n",
+            "mean_dlt",
+            "sd_n",
+            "sd_dlt",
+            "mean_total_n",
+            "mean_total_dlt",
+            "sd_total_n",
+            "sd_total_dlt",
+            "n_trials",
+        )
+    }
+    if r.get("total_n_pmf") is not None:
+        out["total_n_distribution"] = {str(m): float(q) for m, q in enumerate(r["total_n_pmf"]) if q > 0}
+    events = {}
+    for name, ev in (r.get("events") or {}).items():
+        events[name] = {
+            "mean_per_dose": plain(ev["mean"]),
+            "mean_total": float(ev["mean_total"]),
+            "sd_per_dose": plain(ev["sd"]),
+            "sd_total": float(ev["sd_total"]),
+        }
+        if simulated:
+            root = math.sqrt(r["n_trials"])
+            events[name]["se_per_dose"] = plain(np.asarray(ev["sd"], dtype=float) / root)
+            events[name]["se_total"] = float(ev["sd_total"]) / root
+    if events:
+        out["events"] = events
+    if simulated:
+        out |= {k: plain(r[k]) for k in r if k.startswith("se_")}
+    if "duration_median_days" in r:
+        out["duration_days"] = {
+            "mean": r["duration_mean_days"],
+            "se": r["se_duration_mean_days"],
+            "median": r["duration_median_days"],
+            "q90": r["duration_q90_days"],
+        }
     return out
 
 
@@ -406,7 +618,10 @@ def table_rows(sweep: Sweep, merged: dict[int, dict[str, dict]]) -> tuple[list[s
     for c in sweep.combinations:
         if c.index not in merged:
             continue
-        axis_cells = [_fmt(v) if isinstance(v, bool) else v if _scalar(v) else _json(v) for _, v in c.params]
+        axis_cells = [
+            None if v is None else _fmt(v) if isinstance(v, bool) else v if _scalar(v) else _json(v)
+            for _, v in c.params
+        ]
         for engine in c.scenario.run.engines:
             r = merged[c.index][engine]
             labels = dose_labels(c.scenario, len(r["p_select"]))
@@ -642,8 +857,6 @@ def _finish(sweep: Sweep, outcome: SweepOutcome, units: list[Unit], figures: boo
     outcome.header, outcome.rows = header, rows
     write_csv(out / "sweep.csv", header, rows)
     files = ["sweep.csv", "sweep.json"]
-    if figures and merged:
-        files += _figures(sweep, merged, out)
     failed = {f.combo for f in outcome.failures}
     manifest = {
         "version": __version__,
@@ -672,6 +885,7 @@ def _finish(sweep: Sweep, outcome: SweepOutcome, units: list[Unit], figures: boo
                 if c.index in failed
                 else "incomplete",
             }
+            | (_combination_results(c, merged[c.index]) if c.index in merged else {})
             for c in sweep.combinations
         ],
         "failures": [
@@ -681,42 +895,42 @@ def _finish(sweep: Sweep, outcome: SweepOutcome, units: list[Unit], figures: boo
         "files": sorted(files),
     }
     write_json(out / "sweep.json", manifest)
+    if figures and merged:
+        files += _figures(out)
+        manifest["files"] = sorted(files)
+        write_json(out / "sweep.json", manifest)
     outcome.files = sorted(files)
 
 
-def _figures(sweep: Sweep, merged: dict[int, dict[str, dict]], out: Path) -> list[str]:
-    """The selection figure of the complete combinations; the file names written."""
-    from doseesc.output import save_figure
-    from doseesc.plots.sweep import selection_figure
+def _combination_results(c: Combination, merged: dict[str, dict]) -> dict[str, Any]:
+    """What a report needs of a complete combination: its scenario's settings, the true toxicity
+    curve and each engine's result in the JSON form of a result."""
+    from doseesc.running import toxicity_curve
 
-    combos = [c for c in sweep.combinations if c.index in merged]
-    engines = list(dict.fromkeys(e for c in combos for e in c.scenario.run.engines))
-    data = []
-    for e in engines:
-        rows = []
-        for c in combos:
-            if e in merged[c.index]:
-                r = merged[c.index][e]
-                rows.append(
-                    (
-                        c.label,
-                        np.append(r["p_select"], r["p_none"]),
-                        r["mean_total_n"],
-                        r.get("se_mean_total_n"),
-                    )
-                )
-        data.append((e, rows))
-    fig = selection_figure(
-        data,
-        dose_labels(combos[0].scenario, len(data[0][1][0][1]) - 1),
-        title=f"Sweep {sweep.name}: P(selected as MTD) by dose, and mean patients per trial",
-    )
-    return save_figure(fig, out, "sweep_selection")
+    s = c.scenario
+    _, model = s.build(s.run.engines[0])
+    return {
+        "settings": s.to_dict(),
+        "toxicity": toxicity_curve(s, model).to_dict(),
+        "results": {e: result_dict(r) for e, r in merged.items()},
+    }
+
+
+def _figures(out: Path) -> list[str]:
+    """The sweep's figures (those of its report: :func:`doseesc.report.figures.sweep_figures`),
+    drawn from the manifest just written; the file names."""
+    from doseesc.output import save_figure
+    from doseesc.report.figures import sweep_figures
+    from doseesc.report.model import read_report
+
+    return [
+        name for fig in sweep_figures(read_report(out)) for name in save_figure(fig.figure, out, fig.stem)
+    ]
 
 
 def format_summary(outcome: SweepOutcome, sweep: Sweep) -> str:
     """A short text summary: per combination and engine, P(none) and the mean patients."""
-    lines = [f"{'combination':<48} {'engine':<7} {'P(none)':>8} {'mean n':>8}  P(select) by dose"]
+    lines = [f"{'combination':<56} {'engine':<7} {'P(none)':>8} {'mean n':>8}  P(select) by dose"]
     index = outcome.header.index
     seen = set()
     for row in outcome.rows:
@@ -728,7 +942,7 @@ def format_summary(outcome: SweepOutcome, sweep: Sweep) -> str:
         label = sweep.combinations[row[0] - 1].label
         ps = " ".join(f"{r[index('p_select')]:.3f}" for r in cells)
         p_none, mean_n = row[index("p_none")], row[index("mean_total_n")]
-        lines.append(f"{label[:48]:<48} {key[1]:<7} {p_none:>8.4f} {mean_n:>8.2f}  {ps}")
+        lines.append(f"{label[:56]:<56} {key[1]:<7} {p_none:>8.4f} {mean_n:>8.2f}  {ps}")
     return "\n".join(lines)
 
 

@@ -291,21 +291,25 @@ def _sweep_report(folder: Path, data: dict[str, Any], override: Target | None) -
             study_name = f"{study_name} ({names[: len(studies) + 1].count(key[0])})"
         arms = [a for _, a in members]
         engines = {a.engine for a in arms}
+        # The axes that tell this study's arms apart (not the scenario's own, nor one-value axes).
+        telling = [
+            axis
+            for axis in axes
+            if axis != "scenario"
+            and not axis.startswith("toxicity.")
+            and len({json.dumps(c["params"].get(axis)) for c, _ in members}) > 1
+        ]
         labels = []
         for combo, arm in members:
-            varied = [
-                _axis_text(axis, combo["params"].get(axis))
-                for axis in axes
-                if axis != "scenario"
-                and not axis.startswith("toxicity.")
-                and combo["params"].get(axis) is not None
-            ]
-            if "design.name" not in axes:
+            params = combo["params"]
+            varied = [_axis_text(axis, params[axis]) for axis in telling if params.get(axis) is not None]
+            if "design.name" not in telling:
                 varied.insert(0, arm.design["name"])
             text = ", ".join(varied) or design_label(arm.design)
             labels.append(text + (f" ({arm.engine_text})" if len(engines) > 1 else ""))
         first = members[0][0]
-        title = first["settings"].get("title") or study_name
+        own = first["params"].get("scenario") == first["settings"]["name"]  # not a [[scenarios]] name
+        title = (first["settings"].get("title") if own else None) or study_name
         studies.append(
             Study(
                 study_name,

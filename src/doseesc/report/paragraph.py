@@ -46,11 +46,12 @@ def _list(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def design_sentences(design: dict[str, Any], n_doses: int) -> str:
-    """What the design is and how it is set, from its registry entry."""
+def design_sentences(designs: Sequence[dict[str, Any]], n_doses: int) -> str:
+    """What a design is and how it is set, from its registry entry; ``designs`` are its settings in
+    the results (one design name; a parameter that varies is given with all its values)."""
     from doseesc import registry
 
-    name = design["name"]
+    name = designs[0]["name"]
     try:
         entry = registry.design(name)
     except registry.ParamError:
@@ -61,13 +62,17 @@ def design_sentences(design: dict[str, Any], n_doses: int) -> str:
     )
     settings = []
     for p in entry.params:
-        value = design.get(p.name, p.default if p.fixed is None else p.fixed)
-        if p.name == "max_n" and value is None:
+        values = list(
+            dict.fromkeys(d.get(p.name, p.default if p.fixed is None else p.fixed) for d in designs)
+        )
+        if p.name == "max_n" and values == [None]:
             settings.append("no maximum sample size other than the rule's own stopping")
             continue
-        if value is None:
+        if values == [None]:
             continue
-        settings.append(f"{p.help} ({p.name}): {_value(value)}")
+        shown = [_value(v) for v in values]
+        both = " or ".join([", ".join(shown[:-1]), shown[-1]]) if len(shown) > 1 else shown[0]
+        settings.append(f"{p.help} ({p.name}): {both}")
     if settings:
         text += " Its settings are: " + "; ".join(settings) + "."
     return text
@@ -87,7 +92,8 @@ def boundaries(design: dict[str, Any], n_doses: int) -> Boundaries | None:
     if not hasattr(built, "boundaries"):
         return None
     header, rows = decision_rows(built, getattr(built, "max_n", None))
-    return Boundaries(design["name"], list(header), [list(r) for r in rows])
+    cells = [["\N{EN DASH}" if v is None else str(v) for v in row] for row in rows]
+    return Boundaries(design["name"], list(header), cells)
 
 
 def _model_sentence(scenario: dict[str, Any]) -> str:
@@ -147,17 +153,13 @@ def _target_sentence(target: Target | None) -> str:
 
 
 def paragraph(report: Report) -> list[str]:
-    """The draft statistical-section text of ``report``: one paragraph per distinct design, then
+    """The draft statistical-section text of ``report``: one paragraph per design (by name), then
     one for the simulation settings."""
-    out = []
-    seen: set[str] = set()
-    n_doses = len(report.studies[0].labels)
+    by_name: dict[str, list[dict[str, Any]]] = {}
     for arm in report.arms:
-        key = repr(sorted(arm.design.items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(design_sentences(arm.design, n_doses))
+        by_name.setdefault(arm.design["name"], []).append(arm.design)
+    n_doses = len(report.studies[0].labels)
+    out = [design_sentences(designs, n_doses) for designs in by_name.values()]
     out.append(_settings(report))
     return out
 
@@ -192,13 +194,13 @@ def _settings(report: Report) -> str:
         + (", and the percentage of correct selection" if any(s.target for s in studies) else "")
         + "."
     )
-    if seeds:
+    if seeds and any(a.n_trials for a in report.arms):
         text += (
             f" Simulations used doseesc {report.version} with seed {', '.join(map(str, seeds))}, "
             "so that every figure can be reproduced exactly."
         )
     else:
-        text += f" Computations used doseesc {report.version}."
+        text += f" Computations used doseesc {report.version}; exact figures need no seed."
     return text
 
 

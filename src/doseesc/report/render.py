@@ -25,13 +25,19 @@ FIGURE_DPI = 150
 
 
 def _footnote(study: Study, version: str) -> str:
+    exact = [a.label for a in study.arms if not a.n_trials]
     parts = []
+    if exact:
+        which = "all" if len(exact) == len(study.arms) else ", ".join(exact)
+        parts.append(f"exact ({which}): every cohort outcome enumerated, no simulation error")
     for a in study.arms:
         if a.n_trials:
-            seed = f", seed {a.seed}" if a.seed is not None else ""
-            parts.append(f"{a.label}: {a.n_trials:,} simulated trials ({a.engine_text}{seed})")
-        else:
-            parts.append(f"{a.label}: exact (every cohort outcome enumerated; no simulation error)")
+            words = None if a.label == a.engine_text else a.engine_text
+            details = [w for w in (words, None if a.seed is None else f"seed {a.seed}") if w]
+            parts.append(
+                f"{a.label}: {a.n_trials:,} simulated trials"
+                + (f" ({', '.join(details)})" if details else "")
+            )
     target = (
         "no target P(DLT) given: no true MTD, correct selection or selection above it"
         if study.target is None
@@ -178,17 +184,15 @@ def _title(report: Report) -> str:
 
 
 def _boundary_tables(report: Report) -> list[Boundaries]:
-    seen, out = set(), []
-    n_doses = len(report.studies[0].labels)
+    """One boundary table per design name that has one: of its largest sample size (a smaller N's
+    table is its first rows)."""
+    largest: dict[str, dict[str, Any]] = {}
     for arm in report.arms:
-        key = repr(sorted(arm.design.items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        table = boundaries(arm.design, n_doses)
-        if table is not None:
-            out.append(table)
-    return out
+        name, kept = arm.design["name"], largest.get(arm.design["name"])
+        if kept is None or (arm.design.get("max_n") or 0) > (kept.get("max_n") or 0):
+            largest[name] = arm.design
+    n_doses = len(report.studies[0].labels)
+    return [t for d in largest.values() if (t := boundaries(d, n_doses)) is not None]
 
 
 def _tex(text: str) -> str:
