@@ -86,8 +86,8 @@ class OperatingCharacteristics(Tabular):
         cls,
         *,
         design: Design,
-        table: DecisionTable,
-        weights: np.ndarray,
+        table: DecisionTable | None,
+        weights: np.ndarray | None,
         selected: np.ndarray,
         total_n: np.ndarray,
         total_dlt: float,
@@ -98,6 +98,7 @@ class OperatingCharacteristics(Tabular):
         events: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None,
         target: Target | None = None,
         split: PatientSplit | None = None,
+        sums: dict[str, np.ndarray] | None = None,
         **meta: Any,
     ) -> OperatingCharacteristics:
         """Build the result from sums over ``n_trials`` simulated trials, or from expectations
@@ -110,8 +111,13 @@ class OperatingCharacteristics(Tabular):
         stand for "that many or more"); ``events[name]`` holds, per dose, the sum of a kind of DLT and of its
         per-trial squares, then the sum of squared trial totals.  With a ``target``, the metrics of
         :mod:`doseesc.metrics` are added (``split`` gives the shares' standard errors).
+
+        ``sums`` (per-dose sums of patients ``n``, DLTs ``y`` and their per-trial squares ``n2``,
+        ``y2``) replaces ``table`` and ``weights`` for an engine that counts per dose directly; the
+        design's own :meth:`summaries` need the table and are then left out.
         """
-        sums = dose_sums(table, weights)
+        if sums is None:
+            sums = dose_sums(table, weights)
         m = np.arange(total_n.shape[0])
         scale = 1 if n_trials is None else n_trials
         summaries = getattr(design, "summaries", None)
@@ -140,7 +146,7 @@ class OperatingCharacteristics(Tabular):
                 )
                 for name, (ev, ev_sq, tot_sq) in (events or {}).items()
             },
-            extras=summaries(table, weights, n_trials) if summaries else {},
+            extras=summaries(table, weights, n_trials) if summaries and table is not None else {},
             **meta,
         )
         if target is None:

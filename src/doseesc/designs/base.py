@@ -73,7 +73,8 @@ def outcome_ranges(max_cohort: int) -> dict[str, int]:
 
 OUTCOMES = tuple(outcome_ranges(1))
 """Every cohort outcome a design may read."""
-_NO_OUTCOME = np.iinfo(np.int64).min
+NO_OUTCOME = np.iinfo(np.int64).min
+"""Marks a cohort outcome that cannot occur in a state (while tabulating)."""
 
 
 class Design(Protocol):
@@ -241,15 +242,15 @@ def with_limits(design: Design) -> Design:
     return design if max_n is None and stop_n is None else _Limited(design, max_n, stop_n)
 
 
-class _Collision(Exception):
+class HashCollision(Exception):
     """Two different states share a hash (about one chance in 10^6 for a million states)."""
 
 
-class _StateIndex:
+class StateIndex:
     """Ids of the states found so far, looked up a whole batch at a time.
 
     Rows are found by a 64-bit hash (vectorized) and every match is checked against the stored
-    row, so a hash collision is detected (:class:`_Collision`) rather than merging two states.  New
+    row, so a hash collision is detected (:class:`HashCollision`) rather than merging two states.  New
     states get consecutive ids in lexicographic order of their fields within a batch.
     """
 
@@ -273,11 +274,11 @@ class _StateIndex:
         keys, first, inverse = np.unique(self._hash(live), return_index=True, return_inverse=True)
         rep = live[first]
         if not np.array_equal(rep[inverse.ravel()], live):
-            raise _Collision
+            raise HashCollision
         found = np.fromiter((self.ids.get(k, -1) for k in keys.tolist()), np.int64, keys.shape[0])
         known = found >= 0
         if not np.array_equal(self.rows[found[known]], rep[known]):
-            raise _Collision
+            raise HashCollision
         new = np.flatnonzero(~known)
         new = new[np.lexsort(rep[new].T[::-1])]
         found[new] = self.n + np.arange(new.shape[0])
@@ -298,7 +299,7 @@ def _too_large(design: Design, n_states: int, depth: int) -> str:
         )
     return (
         f"{design.name} over {design.n_doses} doses has more than {MAX_STATES:,} reachable states, too many "
-        "to enumerate; use fewer doses or a smaller max_n"
+        "for the exact engine; use the Monte Carlo engine (--engine mc), fewer doses or a smaller max_n"
     )
 
 
@@ -309,12 +310,14 @@ def compile_design(design: Design) -> DecisionTable:
     for salt in range(3):
         try:
             return _compile(design, salt)
-        except _Collision:
+        except HashCollision:
             continue
     raise RuntimeError("three hash collisions in a row while compiling a design: please report this")
 
 
-def _compile(design: Design, salt: int) -> DecisionTable:
+def checked(design: Design) -> Design:
+    """``design`` with its limits applied (:func:`with_limits`), after checking what the core
+    relies on: cohort sizes, outcome names, the ``n`` and ``y`` fields."""
     max_cohort = design.max_cohort
     if not 1 <= max_cohort <= MAX_COHORT:
         raise ValueError(f"{design.name}: max_cohort must be between 1 and {MAX_COHORT}, got {max_cohort}")
@@ -324,51 +327,66 @@ def _compile(design: Design, salt: int) -> DecisionTable:
     missing = {"n", "y"} - set(design.fields)
     if missing:
         raise ValueError(f"{design.name}: the state fields must include {sorted(missing)}")
-    design = with_limits(design)
-    fields = design.fields
-    index = _StateIndex(len(fields), salt)
-    next_rows: list[np.ndarray] = []
-    ranges = outcome_ranges(max_cohort)
-    n_codes = int(np.prod([ranges[name] for name in design.outcomes]))
+    return with_limits(design)
 
+
+def n_codes(design: Design) -> int:
+    """Outcome codes of a cohort (the width of a table's ``next``)."""
+    ranges = outcome_ranges(design.max_cohort)
+    return int(np.prod([ranges[name] for name in design.outcomes]))
+
+
+def expand(design: Design, index: StateIndex, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run the (limited) rule on the live states ``rows`` (one per row, ``design.fields`` order)
+    for every cohort outcome: the successors per (row, outcome code), live ids from ``index`` (new
+    states are added to it) or ``-(k + 2)`` for a stop selecting dose ``k`` (``NO_OUTCOME`` where the
+    cohort cannot show that outcome), and the rows of the states that were new."""
+    fields = design.fields
+    state = {f: rows[:, i] for i, f in enumerate(fields)}
+    _, size = design.cohort(state)
+    if size.min() < 1 or size.max() > design.max_cohort:
+        raise ValueError(
+            f"{design.name}: asked for a cohort of {int(size.min())}-{int(size.max())} patients; "
+            f"allowed: 1 to max_cohort = {design.max_cohort}"
+        )
+    owner, outcome = _possible_outcomes(design.outcomes, size, design.max_cohort)
+    code = outcome.pop("code")
+    after = design.update({f: v[owner] for f, v in state.items()}, outcome)
+    target = np.empty(owner.shape[0], dtype=np.int64)
+    stopped = after["selected"] != RUNNING
+    target[stopped] = -(after["selected"][stopped] + 2)
+    live = np.stack([np.broadcast_to(after[f], owner.shape)[~stopped] for f in fields], axis=1)
+    target[~stopped], new = index.find_or_add(live)
+    table = np.full((size.shape[0], n_codes(design)), NO_OUTCOME, dtype=np.int64)
+    table[owner, code] = target
+    return table, new
+
+
+def _compile(design: Design, salt: int) -> DecisionTable:
+    design = checked(design)
+    fields = design.fields
+    index = StateIndex(len(fields), salt)
+    next_rows: list[np.ndarray] = []
     start = design.start()
     _, frontier = index.find_or_add(np.stack([start[f] for f in fields], axis=1))
     depth = 0
     while frontier.shape[0]:
-        state = {f: frontier[:, i] for i, f in enumerate(fields)}
-        _, size = design.cohort(state)
-        if size.min() < 1 or size.max() > max_cohort:
-            raise ValueError(
-                f"{design.name}: asked for a cohort of {int(size.min())}-{int(size.max())} patients; "
-                f"allowed: 1 to max_cohort = {max_cohort}"
-            )
-        owner, outcome = _possible_outcomes(design.outcomes, size, max_cohort)
-        code = outcome.pop("code")
-        after = design.update({f: v[owner] for f, v in state.items()}, outcome)
-
-        # Live ids are >= 0; a stop selecting dose k is stored as -(k + 2) until n_live is known.
-        target = np.empty(owner.shape[0], dtype=np.int64)
-        stopped = after["selected"] != RUNNING
-        target[stopped] = -(after["selected"][stopped] + 2)
-        live = np.stack([np.broadcast_to(after[f], owner.shape)[~stopped] for f in fields], axis=1)
-        target[~stopped], frontier = index.find_or_add(live)
+        table, frontier = expand(design, index, frontier)
+        next_rows.append(table)
         depth += 1
         if index.n > MAX_STATES or depth > MAX_DEPTH:
             raise ValueError(_too_large(design, index.n, depth))
-        table = np.full((size.shape[0], n_codes), _NO_OUTCOME, dtype=np.int64)
-        table[owner, code] = target
-        next_rows.append(table)
 
     n_live = index.n
     nxt = np.concatenate(next_rows, axis=0)
-    nxt = np.where(nxt == _NO_OUTCOME, -1, np.where(nxt < 0, n_live - 1 - nxt, nxt)).astype(np.int32)
+    nxt = np.where(nxt == NO_OUTCOME, -1, np.where(nxt < 0, n_live - 1 - nxt, nxt)).astype(np.int32)
 
     state = {f: index.rows[:n_live, i].copy() for i, f in enumerate(fields)}
     dose, size = design.cohort(state)
     return DecisionTable(
         n_doses=design.n_doses,
         outcomes=tuple(design.outcomes),
-        max_cohort=max_cohort,
+        max_cohort=design.max_cohort,
         dose=dose.astype(np.intp),
         size=size.astype(np.intp),
         n_before=state["n"].astype(np.int64),
