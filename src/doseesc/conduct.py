@@ -146,7 +146,9 @@ class Conduct:
         before the other slots of the cohort open (a sentinel; if the sentinel leaves the window
         early without a DLT, the replacement is the new sentinel).
     DLT window
-        ``window_days`` (default 28, HALPC's; NCT05727722 60).  Time of a DLT from the first dose
+        ``window_days`` (default 28, HALPC's; NCT05727722 60, which the nct05727722 design brings
+        with it unless the scenario sets a window: :func:`doseesc.build.make_conduct`).  Time of a
+        DLT from the first dose
         (``dlt_onset``):
         ``"uniform"`` on [0, window_days] (no timing information); ``"after_infusion"``: uniform
         within ``onset_days`` after one of the infusions, each equally likely (HALPC's bleeding
