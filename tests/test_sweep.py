@@ -16,9 +16,11 @@ import pytest
 
 from doseesc import build
 from doseesc.cli import main
+from doseesc.scenario import load
 from doseesc.sweep import (
     SweepError,
     dask_runner,
+    exact_applies,
     load_sweep,
     local_runner,
     pool,
@@ -53,6 +55,7 @@ name = "tiny_grid"
 base = "base.toml"
 seed = 11
 chunk_trials = 1000
+exact_replaces_mc = false  # these tests are about chunks of simulated trials
 
 [axes]
 "toxicity.p_dlt" = [[0.05, 0.10, 0.25, 0.40], [0.02, 0.05, 0.10, 0.30]]
@@ -82,7 +85,7 @@ def test_table_shape_and_manifest(reference, tmp_path):
     path, table = reference
     lines = table.decode().splitlines()
     header = lines[0].split(",")
-    assert header[:3] == ["combination", "toxicity.p_dlt", "design.deescalate"]
+    assert header[:4] == ["combination", "scenario", "toxicity.p_dlt", "design.deescalate"]
     assert {"p_select", "se_p_select", "mean_total_n", "p_none", "duration_median_days"} <= set(header)
     assert len(lines) - 1 == 4 * 3 * 4  # combinations x engines x doses
     sweep = load_sweep(path)
@@ -92,6 +95,7 @@ def test_table_shape_and_manifest(reference, tmp_path):
     assert manifest["seed"] == 11 and manifest["units"] == 12
     assert {c["status"] for c in manifest["combinations"]} == {"complete"}
     assert manifest["combinations"][3]["params"] == {
+        "scenario": "tiny",
         "toxicity.p_dlt": [0.02, 0.05, 0.10, 0.30],
         "design.deescalate": True,
     }
@@ -170,7 +174,10 @@ def test_failed_combination_is_reported_and_others_kept(reference, tmp_path, mon
     outcome = run_sweep(load_sweep(path), out, figures=False)
     err = capsys.readouterr().err
     assert {f.combo for f in outcome.failures} == {1, 3}
-    assert "combination 2 (toxicity.p_dlt=[0.05, 0.1, 0.25, 0.4], design.deescalate=true)" in err
+    assert (
+        'combination 2 (scenario="tiny", toxicity.p_dlt=[0.05, 0.1, 0.25, 0.4], design.deescalate=true)'
+        in err
+    )
     assert "RuntimeError: engine exploded" in err
     manifest = json.loads((out / "sweep.json").read_text())
     assert [c["status"] for c in manifest["combinations"]] == ["complete", "failed", "complete", "failed"]
@@ -198,8 +205,8 @@ def test_cli_sweep_writes_table_figure_and_fails_nonzero(reference, tmp_path, ca
     ("sweep", "message"),
     [
         (
-            '[sweep]\nbase = "base.toml"\n[axes]\n"design.name" = ["3+3", "crm"]',
-            'combination 2 of 2 (design.name="crm"): design.name',
+            '[sweep]\nbase = "base.toml"\n[axes]\n"design.name" = ["3+3", "crmx"]',
+            'combination 2 of 2 (design.name="crmx"): design.name',
         ),
         (
             '[sweep]\nbase = "base.toml"\n[axes]\n"toxicity.p_dlt" = [[0.1, 1.3, 0.2, 0.3]]',
@@ -290,8 +297,35 @@ def test_directory_of_scenarios(tmp_path):
     ]
     outcome = run_sweep(sweep, tmp_path / "out", figures=False)
     assert outcome.header[:3] == ["combination", "scenario", "design.expand_top"]
+    assert {row[1] for row in outcome.rows} == {"a", "b"}
     assert len(outcome.rows) == 4 * 4
 
 
 def test_sweep_error_is_a_value_error():
     assert issubclass(SweepError, ValueError)
+
+
+def test_exact_replaces_the_monte_carlo_engine_only_where_it_applies(tmp_path):
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    assert exact_applies(load(root / "textbook_3p3.toml"))
+    assert not exact_applies(load(root / "halpc_3p3_redesign.toml"))  # a posterior: patients share it
+    path = write_sweep(tmp_path, SWEEP.replace("exact_replaces_mc = false", ""))
+    sweep = load_sweep(path)
+    assert {c.scenario.run.engines for c in sweep.combinations} == {("exact", "events")}
+    kept = load_sweep(write_sweep(tmp_path / "kept"))
+    assert {c.scenario.run.engines for c in kept.combinations} == {("exact", "mc", "events")}
+
+
+def test_a_design_parameter_axis_skips_designs_without_it(tmp_path):
+    sweep = """
+[sweep]
+base = "base.toml"
+[axes]
+"design.name" = ["3+3", "boin"]
+"design.cohort_size" = [1, 3]
+"design.target" = [0.25]
+"""
+    combos = load_sweep(write_sweep(tmp_path, sweep)).combinations
+    assert [dict(c.params)["design.cohort_size"] for c in combos] == [None, 1, 3]
+    assert [c.scenario.design.name for c in combos] == ["3+3", "boin", "boin"]
+    assert dict(combos[1].scenario.design.params)["cohort_size"] == 1

@@ -224,12 +224,14 @@ def load_sweep(path: str | Path) -> Sweep:
 
 def _applies(key: str, design_name: Any) -> bool:
     """Whether axis ``key`` sets something of design ``design_name``: every axis does, except a
-    design parameter (``design.cohort_size``) that the design does not have."""
+    parameter of other designs (``design.cohort_size`` for the 3+3) that this design does not have."""
     section, _, param = key.partition(".")
     if section != "design" or param in ("name", "target", "target_band") or not isinstance(design_name, str):
         return True
     from doseesc import registry
 
+    if param not in registry.design_params():
+        return True  # no design has it: the scenario reader names the unknown key
     try:
         entry = registry.design(design_name)
     except registry.ParamError:

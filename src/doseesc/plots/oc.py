@@ -466,7 +466,7 @@ def plot_sample_size(
     ax.set_ylabel("trials (exact probability)" if source == "exact" else "simulated trials")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
         ax.set_title(title, loc="left", fontsize=10)
     return fig

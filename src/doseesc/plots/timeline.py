@@ -168,7 +168,9 @@ def timeline(
     ax.set_ylim(len(lanes) - 0.4 if lanes else 1, -0.6)
     ax.set_xlabel("days since accrual opened")
     ax.set_ylabel("patient (order of arrival)")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    # Lanes sit at 0, 1, ...; they are labelled as patients 1, 5, 10, ... (every 10th for long trials).
+    step = 5 if len(lanes) <= 60 else 10
+    ax.set_yticks([0, *range(step - 1, len(lanes), step)])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y + 1:.0f}"))
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
