@@ -228,7 +228,9 @@ def test_posterior_mean_probabilities_are_the_marginal_risk(calibrations):
             steps = sorted({-(a + b * xd) / g, -(a + b * (xd + math.log(1.25))) / g})
             steps = [s for s in steps if -12 < s < 12]
             expected = integrate.quad(
-                lambda z: risk(z, a, b, g, xd) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+                lambda z, a=a, b=b, g=g, xd=xd: (
+                    risk(z, a, b, g, xd) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+                ),
                 -12,
                 12,
                 points=steps or None,

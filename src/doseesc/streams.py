@@ -50,6 +50,18 @@ class TrialStreams:
             lo += c
         return out[:rows, :n]
 
+    def raw(self) -> np.ndarray:
+        """``(n_trials,)`` raw 64-bit outputs of the generators (``random()`` makes its uniform from
+        the top 53 bits of one)."""
+        if len(self._gens) == 1:
+            return self._gens[0].bit_generator.random_raw(int(self._counts[0]))
+        out = np.empty(self.n_trials, dtype=np.uint64)
+        lo = 0
+        for g, c in zip(self._gens, self._counts, strict=True):
+            out[lo : lo + c] = g.bit_generator.random_raw(int(c))
+            lo += c
+        return out
+
     def standard_normal(self, rows: int) -> np.ndarray:
         return self.draw(lambda g, shape: g.standard_normal(shape), rows)
 

@@ -7,8 +7,9 @@ DLT; where the design reads grade 2, ``P(DLT) <= u < P(grade >= 2)`` a grade 2; 
 Given the trial's kind, the patients of a cohort are independent and alike (the model averages over
 the population), so the counts per category of a cohort of ``s`` patients are multinomial:
 ``s! / (c_1! ... c_m! c_0!) p_1^c_1 ... p_m^c_m p_0^c_0``.  Its cumulative distribution, over the
-joint outcomes ordered by DLTs, then grade-2 toxicities, then events, is tabulated once per (trial kind, dose, cohort size); a cohort's
-outcome is the number of cumulative thresholds at or below its one uniform.
+joint outcomes ordered by DLTs, then grade-2 toxicities, then events, is tabulated once per (trial
+kind, dose, cohort size); a cohort's outcome is the number of cumulative thresholds at or below its
+one uniform.
 """
 
 from __future__ import annotations

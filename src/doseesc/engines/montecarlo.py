@@ -68,6 +68,122 @@ class _Tally:
         return self
 
 
+LOOKUP_ENTRIES = 1 << 22
+"""Most entries of a run's look-up table of cohort outcomes by (row, uniform bin)."""
+
+_PACK = 16
+"""Per-trial counts packed in one integer: DLTs in the low bits, patients above."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What every block of a run reads: the design's table re-indexed by (state, cohort outcome), and
+    a look-up table of the cohort outcome by (row, bin of the uniform).
+
+    A trial's row is its state with one trial kind, else (kind, dose, cohort size).  The uniform's
+    range is cut into ``2**bits`` bins; where no threshold of a row's distribution
+    (:meth:`CohortOutcomes.thresholds`) falls inside a bin, the bin's entry is the outcome, else -1
+    and the outcome is found by comparing the uniform with the thresholds.  States from ``n_live``
+    on are final (the design's decision): with one kind their rows lead to a sink outcome that stays
+    there and counts nothing, so finished trials may stay in the arrays for a few steps."""
+
+    table: DecisionTable
+    outcomes: CohortOutcomes
+    codes: np.ndarray  # (J,) the design's outcome code of each cohort outcome
+    limit: int  # n_live * J: outcome indices (state * J + j) of the live states
+    bits: int
+    lookup: np.ndarray  # (rows << bits,) outcome index (one kind) or j (several kinds), -1: compare
+    thresholds: np.ndarray  # (J - 1, rows) cumulative thresholds of each row
+    next_state: np.ndarray  # (limit + n_final,) next state of an outcome (a sink: its own state)
+    next_key: np.ndarray  # (limit + n_final,) the same shifted left by ``bits`` (one kind)
+    packed: np.ndarray  # (limit + n_final,) DLTs + (patients << _PACK) the outcome adds
+    events: np.ndarray  # (limit + n_final,) events of the outcome
+    dose: np.ndarray  # (n_states,) dose of the state's cohort (0 for final states)
+    split: np.ndarray | None  # (2, n_states) patients at / above the acceptable doses, per state
+    pair: np.ndarray  # (n_states,) the state's (dose, cohort size) pair
+    n_pairs: int
+    n_kinds: int
+    q_rows: np.ndarray | None  # common random numbers: (m, n_kinds * n_doses) category bounds
+    levels: int  # possible total sample sizes (0 to the most patients a trial can have)
+
+    @classmethod
+    def of(cls, table: DecisionTable, model: ToxicityModel, region: np.ndarray | None, common: bool) -> _Plan:
+        outcomes = CohortOutcomes.of(len(model.events), "g2" in table.outcomes, table.max_size)
+        n_out, n_live = outcomes.counts.shape[0], table.n_live
+        n_final = table.n_doses + 1
+        n_states = n_live + n_final
+        codes = table.code(dlt=outcomes.dlt, **({"g2": outcomes.g2} if "g2" in table.outcomes else {}))
+        probabilities = model.probability_table
+        n_kinds = probabilities.shape[0]
+        sizes, size_index = np.unique(table.size, return_inverse=True)
+        final = np.zeros(n_final, dtype=np.intp)
+        dose = np.concatenate([table.dose, final])
+        pair = np.concatenate([table.dose * len(sizes) + size_index.ravel(), final])
+        split = None
+        if region is not None:
+            at_dose = np.take(region, table.dose)
+            split = np.stack([np.where(at_dose == r, table.size, 0) for r in (1, 2)]).astype(np.int16)
+            split = np.concatenate([split, np.zeros((2, n_final), dtype=np.int16)], axis=1)
+        sinks = np.arange(n_live, n_states)
+        next_state = np.concatenate([table.next[:, codes].ravel(), sinks]).astype(np.intp)
+        size = np.repeat(table.size.astype(np.int64), n_out)
+        packed = np.concatenate(
+            [np.tile(outcomes.dlt, n_live) + (size << _PACK), np.zeros(n_final, np.int64)]
+        )
+        events = np.concatenate([np.tile(outcomes.events, n_live), np.zeros(n_final, np.int64)])
+        thresholds = outcomes.thresholds(probabilities, sizes).reshape(n_out - 1, -1)  # by (kind, pair)
+        if n_kinds == 1:
+            thresholds = np.ascontiguousarray(thresholds[:, pair[:n_live]])  # by state
+            rows = n_live
+        else:
+            rows = thresholds.shape[1]
+        bits = int(np.clip(np.floor(np.log2(LOOKUP_ENTRIES / rows)), 4, 10))
+        lookup = _lookup(thresholds, bits)
+        if n_kinds == 1:
+            # Outcome indices (state * J + j) directly, and each final state's sink.
+            lookup = np.where(lookup < 0, -1, lookup + (np.arange(n_live) * n_out)[:, None])
+            sink = np.repeat((n_live * n_out + np.arange(n_final))[:, None], 1 << bits, axis=1)
+            lookup = np.concatenate([lookup, sink]).astype(np.intp)
+        else:
+            lookup = lookup.astype(np.int16)
+        q_rows = None
+        if common:
+            q_rows = np.moveaxis(probabilities[:, list(outcomes.bounds)], 1, 0).reshape(
+                len(outcomes.bounds), -1
+            )
+        return cls(
+            table=table,
+            outcomes=outcomes,
+            codes=codes,
+            limit=n_live * n_out,
+            bits=bits,
+            lookup=lookup.ravel(),
+            thresholds=thresholds,
+            next_state=next_state,
+            next_key=next_state << bits,
+            packed=packed,
+            events=events.astype(np.int16),
+            dose=dose.astype(np.intp),
+            split=split,
+            pair=pair.astype(np.intp),
+            n_pairs=table.n_doses * len(sizes),
+            n_kinds=n_kinds,
+            q_rows=q_rows,
+            levels=table.max_patients + 1,
+        )
+
+
+def _lookup(thresholds: np.ndarray, bits: int) -> np.ndarray:
+    """``(rows, 2**bits)``: the outcome of every uniform in the bin, or -1 where a threshold falls
+    inside the bin.  Bin ``b`` holds [b, b + 1) / 2**bits; a uniform ``u`` has outcome ``j`` when
+    exactly ``j`` thresholds are at or below it."""
+    edges = np.arange((1 << bits) + 1) / (1 << bits)
+    at_or_below = (thresholds[:, :, None] <= edges[None, None, :]).sum(axis=0)  # (rows, bins + 1)
+    below_next = (thresholds[:, :, None] < edges[None, None, 1:]).sum(axis=0)  # thresholds < b + 1
+    lo = at_or_below[:, :-1]
+    return np.where(below_next == lo, lo, -1)
+
+
 def _run_chunk(
     table: DecisionTable,
     model: ToxicityModel,
@@ -78,21 +194,30 @@ def _run_chunk(
 ) -> _Tally:
     """Simulate the trials of a run of blocks to the end; ``blocks`` holds (seed, trials) pairs.
     ``region`` (per dose: 0 below, 1 at, 2 above the acceptable doses) asks for the per-trial
-    patient split; ``records`` for per-trial records; ``common`` for common random numbers."""
-    n_live, width, levels = table.n_live, table.next.shape[1], table.max_patients + 1
-    n_doses, n_events = table.n_doses, len(model.events)
+    patient split; ``records`` for per-trial records; ``common`` for common random numbers.
+
+    Blocks draw only from their own generators, so they are simulated one after the other, which
+    keeps the working arrays in the processor's cache; the result is that of the chunk at once."""
+    plan = _Plan.of(table, model, region, common)
+    return _sum(_run_block(plan, model, records, seq, count) for seq, count in blocks)
+
+
+def _run_block(
+    plan: _Plan, model: ToxicityModel, records: bool, seed: np.random.SeedSequence, total: int
+) -> _Tally:
+    """Simulate the ``total`` trials of one block, seeded by ``seed``, to the end.
+
+    Each step draws one 64-bit number per trial in the block's arrays; its top bits pick the bin of
+    the look-up table and its top 53 the uniform (as numpy's ``random()``) where a comparison is
+    needed.  With one trial kind and without common random numbers, finished trials stay (in their
+    sink) until a quarter of the arrays has finished, then the arrays are compacted."""
+    table, outcomes = plan.table, plan.outcomes
+    n_live, width, levels = table.n_live, table.next.shape[1], plan.levels
+    n_doses, n_events, n_out = table.n_doses, len(model.events), outcomes.counts.shape[0]
     cohort = table.max_size
     uniform_size = bool(np.all(table.size == cohort))
-    outcomes = CohortOutcomes.of(n_events, "g2" in table.outcomes, cohort)
-    n_out = outcomes.counts.shape[0]
-    codes = table.code(dlt=outcomes.dlt, **({"g2": outcomes.g2} if "g2" in table.outcomes else {}))
-    # Per (state, outcome): the next state, the outcome's DLTs and events, flat over state * n_out.
-    next_flat = np.ascontiguousarray(table.next[:, codes]).ravel()
-    dlt_flat = np.tile(outcomes.dlt.astype(np.int16), n_live)
-    events_flat = np.tile(outcomes.events.astype(np.int16), n_live)
-    size_state = table.size.astype(np.int16)
     tally = _Tally(
-        weights=np.zeros(n_live * n_out, dtype=np.int64),
+        weights=np.zeros(plan.limit + n_doses + 1, dtype=np.int64),
         selected=np.zeros(n_doses + 1, dtype=np.int64),
         total_n=np.zeros(levels, dtype=np.int64),
         total_dlt=np.zeros(levels, dtype=np.int64),
@@ -102,132 +227,138 @@ def _run_chunk(
         split=np.zeros(3, dtype=np.int64),
         split_products=np.zeros((3, 3), dtype=np.int64),
     )
-
-    streams = TrialStreams([seq for seq, _ in blocks], [c for _, c in blocks])
-    total = streams.n_trials
-    # Patients per state at / above the acceptable doses, and their per-trial running counts.
-    split_size = None
-    if region is not None:
-        at_dose = np.take(region, table.dose)
-        split_size = np.stack([np.where(at_dose == r, table.size, 0) for r in (1, 2)]).astype(np.int16)
-        split_so_far = np.zeros((2, total), dtype=np.int16)
+    streams = TrialStreams([seed], [total])
+    split_so_far = None if plan.split is None else np.zeros((2, total), dtype=np.int16)
     rec = Records.empty(total, n_doses) if records else None
+    common = plan.q_rows is not None
     trial_id = np.arange(total) if records or common else None
-    probabilities = model.probability_table
-    n_kinds = probabilities.shape[0]
     kind = model.draw_trials(streams)
-    # Each state's row among the (dose, cohort size) pairs; with one kind, its thresholds directly.
-    sizes, size_index = np.unique(table.size, return_inverse=True)
-    pair_state = table.dose * len(sizes) + size_index.ravel()
-    n_pairs = n_doses * len(sizes)
-    if common:
-        uniforms = streams.patient_uniforms()
-        q_rows = np.moveaxis(probabilities[:, list(outcomes.bounds)], 1, 0).reshape(len(outcomes.bounds), -1)
-    else:
-        thresholds = outcomes.thresholds(probabilities, sizes).reshape(n_out - 1, n_kinds * n_pairs)
-        if n_kinds == 1:
-            thresholds = np.ascontiguousarray(thresholds[:, pair_state])
-    state = np.zeros(total, dtype=np.intp)
-    dlt_so_far = np.zeros(total, dtype=np.int16)
-    n_so_far = None if uniform_size else np.zeros(total, dtype=np.int16)
-    events_so_far = np.zeros((n_events, n_doses, total), dtype=np.int16) if n_events else None
-    u_buffer = np.empty((1, total))
-    step = 0
+    row_of_kind = kind * plan.n_pairs if plan.n_kinds > 1 else None
+    uniforms = streams.patient_uniforms() if common else None
+    lazy = plan.n_kinds == 1 and not common
+    bits, top = plan.bits, np.uint64(64 - plan.bits)
+    state = np.zeros(total, dtype=np.intp)  # the design's state (kept up to date unless lazy)
+    counts = np.zeros(total, dtype=np.int64)  # DLTs + (patients << _PACK) so far
+    events_so_far = np.zeros((n_doses, total), dtype=np.int16) if n_events else None
+    key = state  # with one kind and no common random numbers: state << bits, the row's first entry
     while total:
         # np.take and np.compress: several times faster than fancy and boolean indexing here.
         if common:
-            j = _patient_outcomes(outcomes, q_rows, uniforms, trial_id, kind, table, state, n_so_far, step)
+            # Every running trial has had the same number of patients when cohorts are all alike.
+            first = int(counts[0] >> _PACK) if uniform_size else counts >> _PACK
+            outcome = state * n_out + _patient_outcomes(plan, uniforms, trial_id, kind, state, first)
+        elif row_of_kind is None:
+            raw = streams.raw()
+            outcome = np.take(plan.lookup, key + (raw >> top).view(np.int64))
+            mixed = np.flatnonzero(outcome < 0)
+            if mixed.size:
+                at = np.take(key, mixed) >> bits
+                outcome[mixed] = _compare(plan, np.take(raw, mixed), at, at, n_out)
         else:
-            u = streams.random(1, out=u_buffer)[0]
-            row = state if n_kinds == 1 else kind * n_pairs + np.take(pair_state, state)
-            j = (u >= np.take(thresholds[0], row)).view(np.int8).astype(np.intp)
-            for t in thresholds[1:]:
-                j += u >= np.take(t, row)
-        outcome = state * n_out + j
-        tally.weights += np.bincount(outcome, minlength=n_live * n_out)
-        dlt = np.take(dlt_flat, outcome)
+            raw = streams.raw()
+            row = row_of_kind + np.take(plan.pair, state)
+            outcome = np.take(plan.lookup, (row << bits) + (raw >> top).view(np.int64)) + state * n_out
+            mixed = np.flatnonzero(outcome < state * n_out)
+            if mixed.size:
+                outcome[mixed] = _compare(
+                    plan, np.take(raw, mixed), np.take(row, mixed), np.take(state, mixed), n_out
+                )
+        tally.weights += np.bincount(outcome, minlength=tally.weights.shape[0])
+        if lazy and (events_so_far is not None or rec is not None or split_so_far is not None):
+            state = key >> bits
         if events_so_far is not None or rec is not None:
-            dose = np.take(table.dose, state)
+            dose = np.take(plan.dose, state)
         if events_so_far is not None:
-            events_so_far[0, dose, np.arange(total)] += np.take(events_flat, outcome)
-        if split_size is not None:
-            split_so_far += np.take(split_size, state, axis=1)
-        if n_so_far is not None:
-            n_so_far += np.take(size_state, state)
+            events_so_far[dose, np.arange(total)] += np.take(plan.events, outcome)
+        if split_so_far is not None:
+            split_so_far += np.take(plan.split, state, axis=1)
+        step_counts = np.take(plan.packed, outcome)
         if rec is not None:
-            rec.n[trial_id, dose] += np.take(size_state, state) if not uniform_size else cohort
-            rec.y[trial_id, dose] += dlt
-        state = np.take(next_flat, outcome)
-        dlt_so_far += dlt
-        step += 1
-
-        done = state >= n_live
-        n_done = int(np.count_nonzero(done))
-        if n_done == 0:
-            continue
-        tally.selected += np.bincount(np.compress(done, state) - n_live, minlength=n_doses + 1)
-        tally.total_dlt += np.bincount(np.compress(done, dlt_so_far), minlength=levels)
-        if n_so_far is None:
-            tally.total_n[step * cohort] += n_done
-            finished_n = np.full(n_done, step * cohort, dtype=np.int64)
+            rec.n[trial_id, dose] += step_counts >> _PACK
+            rec.y[trial_id, dose] += step_counts & ((1 << _PACK) - 1)
+        counts += step_counts
+        if lazy:
+            key = np.take(plan.next_key, outcome)
+            done = key >= n_live << bits
         else:
-            finished_n = np.compress(done, n_so_far).astype(np.int64)
-            tally.total_n += np.bincount(finished_n, minlength=levels)
-        if split_size is not None:
+            state = np.take(plan.next_state, outcome)
+            done = state >= n_live
+        n_done = int(np.count_nonzero(done))
+        if n_done == 0 or (lazy and n_done < total and 4 * n_done < total):
+            continue
+        if lazy:
+            state = key >> bits
+        final = np.compress(done, state) - n_live  # 0 = no dose selected
+        tally.selected += np.bincount(final, minlength=n_doses + 1)
+        ended = np.compress(done, counts)
+        tally.total_dlt += np.bincount(ended & ((1 << _PACK) - 1), minlength=levels)
+        finished_n = ended >> _PACK
+        tally.total_n += np.bincount(finished_n, minlength=levels)
+        keep = ~done
+        if split_so_far is not None:
             x = np.vstack([np.compress(done, split_so_far, axis=1).astype(np.int64), finished_n])
             tally.split += x.sum(axis=1)
             tally.split_products += x @ x.T
-            split_so_far = np.compress(~done, split_so_far, axis=1)
+            split_so_far = np.compress(keep, split_so_far, axis=1)
         if rec is not None:
-            rec.selected[np.compress(done, trial_id)] = np.compress(done, state) - n_live - 1
+            rec.selected[np.compress(done, trial_id)] = final - 1
         if trial_id is not None:
-            trial_id = np.compress(~done, trial_id)
-        keep = ~done
+            trial_id = np.compress(keep, trial_id)
         if events_so_far is not None:
-            finished = np.compress(done, events_so_far, axis=-1).astype(np.int64)
-            tally.events += finished.sum(axis=-1)
-            tally.events_sq += (finished**2).sum(axis=-1)
-            tally.total_events_sq += (finished.sum(axis=1) ** 2).sum(axis=-1)
+            ev = np.compress(done, events_so_far, axis=-1).astype(np.int64)
+            tally.events[0] += ev.sum(axis=-1)
+            tally.events_sq[0] += (ev**2).sum(axis=-1)
+            tally.total_events_sq[0] += (ev.sum(axis=0) ** 2).sum()
             events_so_far = np.compress(keep, events_so_far, axis=-1)
         streams.keep(keep)
         state = np.compress(keep, state)
-        dlt_so_far = np.compress(keep, dlt_so_far)
-        if n_kinds > 1 or common:
+        key = state << bits if lazy else state
+        counts = np.compress(keep, counts)
+        if row_of_kind is not None:
+            row_of_kind = np.compress(keep, row_of_kind)
+        if common:
             kind = np.compress(keep, kind)
-        if n_so_far is not None:
-            n_so_far = np.compress(keep, n_so_far)
         total -= n_done
     # Cohorts per (state, outcome) to cohorts per (state, the design's outcome code).
     weights = np.zeros((n_live, width), dtype=np.int64)
-    np.add.at(weights, (slice(None), codes), tally.weights.reshape(n_live, n_out))
+    np.add.at(weights, (slice(None), plan.codes), tally.weights[: plan.limit].reshape(n_live, n_out))
     tally.weights = weights
     tally.records = rec
     return tally
 
 
+def _compare(plan: _Plan, raw: np.ndarray, row: np.ndarray, state: np.ndarray, n_out: int) -> np.ndarray:
+    """Outcome indices of trials whose uniform's bin holds a threshold, by comparing the uniform (the
+    top 53 bits of ``raw``, as numpy's ``random()``) with the thresholds of their ``row``."""
+    u = (raw >> np.uint64(11)) * 2.0**-53
+    j = state * n_out
+    for t in plan.thresholds:
+        j += u >= np.take(t, row)
+    return j
+
+
 def _patient_outcomes(
-    outcomes: CohortOutcomes,
-    q_rows: np.ndarray,
+    plan: _Plan,
     uniforms: PatientUniforms,
     trial_id: np.ndarray,
     kind: np.ndarray,
-    table: DecisionTable,
     state: np.ndarray,
-    n_so_far: np.ndarray | None,
-    step: int,
+    first: np.ndarray | int,
 ) -> np.ndarray:
     """Common random numbers: each patient's category from their own uniform (the k-th patient of
-    a trial has the same one whatever the design); the cohort's outcome index from the counts."""
-    cohort = table.max_size
-    u = uniforms.take(trial_id, step * cohort if n_so_far is None else n_so_far, cohort)
-    at = kind * table.n_doses + np.take(table.dose, state)
+    a trial has the same one whatever the design); the cohort's outcome (its index among the
+    cohort outcomes) from the counts.  ``first``: each trial's patients so far (one number when
+    all have had the same)."""
+    cohort = plan.table.max_size
+    u = uniforms.take(trial_id, first, cohort)
+    at = kind * plan.table.n_doses + np.take(plan.dose, state)
     category = np.zeros(u.shape, dtype=np.intp)
-    for bound in q_rows:
+    for bound in plan.q_rows:
         category += u >= np.take(bound, at)
-    category[np.arange(cohort)[:, None] >= np.take(table.size, state)] = len(q_rows)  # no patient there
-    m = len(q_rows)
+    m = len(plan.q_rows)
+    category[np.arange(cohort)[:, None] >= np.take(plan.table.size, state)] = m  # no patient there
     counts = [np.count_nonzero(category == k, axis=0) for k in range(m)]
-    return outcomes.lookup[tuple(counts)]
+    return plan.outcomes.lookup[tuple(counts)]
 
 
 def simulate(

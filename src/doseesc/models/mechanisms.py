@@ -227,8 +227,9 @@ class MechanismModel:
         it: the trapezoidal rule over a normal density converges geometrically for integrands
         analytic in a strip, here of half-width pi / effect (the poles of the logistic), as
         exp(-2 pi x half-width / spacing): with a spacing of at most 1 / effect, below 1e-8
-        (Trefethen & Weideman, "The exponentially convergent trapezoidal rule", SIAM Review 2014).  Kinds are grouped by the spacing they need.  Other covariates are averaged by
-        quasi-Monte Carlo over the whole population."""
+        (Trefethen & Weideman, "The exponentially convergent trapezoidal rule", SIAM Review 2014).
+        Kinds are grouped by the spacing they need.  Other covariates are averaged by quasi-Monte
+        Carlo over the whole population."""
         if not self.covariates:
             return [(np.arange(n_kinds), {}, np.ones(1))]
         if self.covariates == ("coagulation_score",):
