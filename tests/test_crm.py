@@ -129,3 +129,49 @@ def test_registry_builds_the_crm_with_a_computed_skeleton():
 def test_bad_parameters_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CRM(6, **kwargs)
+
+
+CHEUNG_SKELETON = (0.05, 0.12, 0.25, 0.40, 0.55)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("logistic", (0.00768, 0.0265, 0.0817, 0.182, 0.331)),
+        ("empiric", (0.00701, 0.0299, 0.101, 0.219, 0.372)),
+    ],
+)
+def test_cheung_2011_page_21_example_as_fitted_by_dfcrm(model, expected):
+    # Cheung (2011), Dose Finding by the CRM, p. 21: doses 3, 5, 5, 3, 4 with one DLT (the third
+    # patient); the estimates dfcrm prints for it (the escalation package's CRM vignette, as read in
+    # docs/published.md).  Printed to three significant digits.
+    d = CRM(5, target=0.25, skeleton=CHEUNG_SKELETON, model=model, max_n=20)
+    n, y = np.array([[0, 0, 2, 1, 2]]), np.array([[0, 0, 0, 0, 1]])
+    p = d.estimates(n, y)[0]
+    np.testing.assert_allclose(p, expected, rtol=5e-3)
+    assert d.assess(n, y)["recommended"][0] == 3  # dose 4 in 1-based levels
+
+
+def test_cheung_2011_table_3_2_trial_is_reproduced_patient_by_patient():
+    # Cheung (2011), Table 3.2 (p. 26), as transcribed in docs/published.md: logistic model, target
+    # 0.25, start at dose 3, cohorts of 1, no restrictions; patient i has a DLT when u_i < P(DLT) at
+    # its dose.  Levels are 1-based in the book.
+    true = (0.02, 0.04, 0.10, 0.25, 0.50)
+    u = (0.571, 0.642, 0.466, 0.870, 0.634, 0.390, 0.524, 0.773, 0.175, 0.627)
+    u += (0.321, 0.099, 0.383, 0.995, 0.628, 0.346, 0.919, 0.022, 0.647, 0.469)
+    doses = (3, 5, 5, 3, 4, 4, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 4, 4)
+    dlts = (0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0)
+    beta = (0.60, 0.93, 0.04, 0.18, 0.28, 0.34, 0.41, 0.47, 0.31, 0.35)
+    beta += (0.25, 0.15, 0.18, 0.21, 0.24, 0.26, 0.28, 0.21, 0.22, 0.24)
+    d = CRM(
+        5, target=0.25, skeleton=CHEUNG_SKELETON, model="logistic", restrict=False, start_dose=2, max_n=20
+    )
+    state = d.start()
+    for i in range(20):
+        dose = int(state["dose"][0])
+        assert dose + 1 == doses[i]
+        dlt = int(u[i] < true[dose])
+        assert dlt == dlts[i]
+        state = d.update(state, {"dlt": np.array([dlt])})
+        n, y = d.per_dose(state)
+        assert d.working.posterior_mean(n, y)[0] == pytest.approx(beta[i], abs=0.005)

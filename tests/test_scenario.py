@@ -123,7 +123,7 @@ BROKEN = [
         "[0, 1]",
     ),
     ("probability out of range", ("0.3]", "1.3]"), "toxicity.p_dlt[3]", "probability in [0, 1]"),
-    ("unknown design", ('name = "3+3"', 'name = "crm"'), "design.name", "3+3, 2+2, 4+4, a+b, atd1"),
+    ("unknown design", ('name = "3+3"', 'name = "tpi"'), "design.name", "3+3, 2+2, 4+4, a+b, atd1"),
     (
         "unknown engine",
         ('["exact", "mc"]', '["exact", "bayes"]'),
@@ -227,7 +227,7 @@ def test_a_broken_scenario_in_a_real_process_is_one_line_exit_2_without_tracebac
 
 
 def test_run_with_a_broken_scenario_exits_2_before_writing(tmp_path, capsys):
-    path = write(tmp_path, TABLE.replace('name = "3+3"', 'name = "crm"'))
+    path = write(tmp_path, TABLE.replace('name = "3+3"', 'name = "tpi"'))
     with pytest.raises(SystemExit) as stop:
         main(["run", str(path), "--out", str(tmp_path / "out")])
     assert stop.value.code == 2
@@ -357,7 +357,7 @@ SUGGESTIONS = [
     (
         ('"3+3"', '"atd-2"'),
         'design.name: "atd-2" is not a design; did you mean atd2? allowed: 3+3, 2+2, 4+4, a+b, atd1, atd2, '
-        "atd3, atd4, nct05727722, boin, keyboard, mtpi2, i3+3",
+        "atd3, atd4, nct05727722, boin, keyboard, mtpi2, i3+3, crm, blrm",
     ),
     (
         ('"table"', '"halpc"'),
