@@ -347,3 +347,23 @@ def test_a_plus_b_designs_from_the_command_line(capsys):
         main(["simulate", "--design", "a+b", "--p-tox", P6, "--a", "13"])
     assert info.value.code == 2
     assert "--a: got 13; allowed: an integer from 1 to 12" in capsys.readouterr().err
+
+
+def test_version_and_help_import_no_heavy_library():
+    """doseesc --version answers without numpy, scipy, matplotlib or the designs (start-up time);
+    a command builds only its own options."""
+    code = (
+        "import sys\n"
+        "from doseesc.cli import main\n"
+        "for argv in (['--version'], ['--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('numpy', 'scipy', 'matplotlib', 'pandas', 'doseesc.designs')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "doseesc 0.1.0" in out and "report" in out
+    assert out.strip().splitlines()[-1] == "[]"
