@@ -1,0 +1,102 @@
+"""The TITE-CRM: with complete follow-up it is the CRM; with pending patients its weighted estimate
+matches a hand computation by adaptive quadrature; in calendar time, slow accrual gives the CRM's
+operating characteristics and the closed-form duration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from doseesc.conduct import Conduct, DiseaseCourse
+from doseesc.designs.crm import CRM
+from doseesc.designs.tite import TITECRM
+from doseesc.engines.exact import exact
+from doseesc.engines.tite import simulate_tite
+
+SKELETON = (0.05, 0.12, 0.25, 0.4, 0.55, 0.7)
+P = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
+
+
+@pytest.mark.parametrize("estimate", ["plugin", "posterior"])
+def test_complete_follow_up_reduces_to_the_crm(estimate):
+    tite = TITECRM(6, target=0.3, skeleton=SKELETON, estimate=estimate)
+    crm = CRM(6, target=0.3, skeleton=SKELETON, estimate=estimate)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        levels = rng.integers(0, 6, size=rng.integers(1, 15))
+        tox = rng.random(levels.size) < 0.3
+        n = np.bincount(levels, minlength=6)[None, :]
+        y = np.bincount(levels, weights=tox, minlength=6).astype(np.int64)[None, :]
+        np.testing.assert_allclose(
+            tite.weighted_estimates(levels, tox, np.ones(levels.size)), crm.estimates(n, y)[0], atol=1e-12
+        )
+        # the next dose: the CRM's rule after a cohort of one at the last patient's dose
+        state = {f"n{j}": n[:, j] - (j == levels[-1]) for j in range(6)} | {
+            f"y{j}": y[:, j] - (j == levels[-1]) * tox[-1] for j in range(6)
+        }
+        state |= {
+            "dose": np.array([levels[-1]]),
+            "n": np.zeros(1, int),
+            "y": np.zeros(1, int),
+            "final": np.zeros(1, int),
+        }
+        after = crm.update(state, {"dlt": np.array([int(tox[-1])])})
+        assert tite.next_dose(levels, tox, np.ones(levels.size)) == after["dose"][0]
+
+
+def test_weighted_estimate_with_pending_patients_matches_a_hand_computation():
+    # Four patients: dose 1 (index 0) no DLT after the full window, dose 2 no DLT at 60% of the
+    # window, dose 2 a DLT, dose 3 no DLT at 10%.  Empiric model, N(0, 1.34) prior: the posterior
+    # mean of beta by adaptive quadrature of the weighted likelihood (Cheung & Chappell 2000).
+    tite = TITECRM(6, target=0.3, skeleton=SKELETON)
+    levels, tox, w = (
+        np.array([0, 1, 1, 2]),
+        np.array([False, False, True, False]),
+        np.array([1.0, 0.6, 0.2, 0.1]),
+    )
+    s = np.array(SKELETON)
+
+    def like(b: float) -> float:
+        psi = s ** math.exp(b)
+        value = psi[1] * (1 - psi[0]) * (1 - 0.6 * psi[1]) * (1 - 0.1 * psi[2])
+        return value * math.exp(-b * b / 2.68)
+
+    den = quad(like, -30, 30, epsabs=0, epsrel=1e-12)[0]
+    beta = quad(lambda b: b * like(b), -30, 30, epsabs=0, epsrel=1e-12)[0] / den
+    np.testing.assert_allclose(tite.weighted_estimates(levels, tox, w), s ** math.exp(beta), atol=1e-12)
+    p = s ** math.exp(beta)
+    rec = int(np.argmin(np.abs(p - 0.3)))
+    assert tite.next_dose(levels, tox, w) == min(rec, 3)  # at most one above the last patient's dose
+
+
+def test_slow_regular_accrual_gives_the_crm_and_its_duration():
+    # One patient every 2 months, a 28-day window: every decision sees complete data, so the
+    # TITE-CRM is the CRM with cohorts of one, and a trial of N lasts N x 2 months + 28 days.
+    n_trials, n_max = 1500, 8
+    tite = TITECRM(6, target=0.3, skeleton=SKELETON, max_n=n_max)
+    r = simulate_tite(tite, P, Conduct(accrual_per_month=0.5, accrual_process="regular"), n_trials, seed=2)
+    ex = exact(CRM(6, target=0.3, skeleton=SKELETON, max_n=n_max), P)
+    se = np.sqrt(ex.p_select * (1 - ex.p_select) / n_trials)
+    assert np.all(np.abs(r.p_select - ex.p_select) <= 4 * se + 1e-12)
+    assert r.extras["duration_days"]["mean"] == pytest.approx(n_max * 2 * 365.25 / 12 + 28)
+
+
+def test_competing_exits_are_replaced_and_the_trial_still_has_max_n_evaluable_patients():
+    tite = TITECRM(6, target=0.3, skeleton=SKELETON, max_n=10)
+    r = simulate_tite(
+        tite, P, Conduct(accrual_per_month=4, disease=DiseaseCourse(aclf_fraction=1.0)), 200, seed=3
+    )
+    assert r.mean_total_n == 10
+    assert r.extras["mean_replaced"] > 0.5  # CANONIC ACLF: about a third exit within 28 days
+
+
+def test_refuses_other_dlt_onsets_and_cohorts():
+    with pytest.raises(ValueError, match="dlt_onset must be uniform"):
+        simulate_tite(
+            TITECRM(6, skeleton=SKELETON), P, Conduct(accrual_per_month=1, dlt_onset="end"), 10, seed=1
+        )
+    with pytest.raises(ValueError, match="cohort_size must be 1"):
+        TITECRM(6, skeleton=SKELETON, cohort_size=3)
