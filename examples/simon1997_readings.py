@@ -32,9 +32,9 @@ SCENARIO = {
     "sigma_course": 0.4,
 }
 READINGS = {
-    "literal (`--simon-literal`)": {"simon_literal": True},
-    "default: >= 3 at the MTD": {},
-    "6 at the MTD (`--deescalate`)": {"deescalate": True},
+    "literal (`--simon-literal`): name the dose below whatever it holds": {"simon_literal": True},
+    "default: a dose below the switch gets a 3+3 cohort before it is named (3-6 patients)": {},
+    "6 patients at the MTD (`--deescalate`): the dose below is brought up to 6": {"deescalate": True},
 }
 SEED = 1997
 
@@ -87,7 +87,8 @@ def readings_table(trials: int) -> None:
 
 
 def courses_table(trials: int) -> None:
-    print("\n| design (`--deescalate`) | 1 course | 3 courses | 6 courses | 3, no intrapatient escalation |")
+    columns = "1 course | 3 courses | 6 courses | 3 courses, no intrapatient escalation"
+    print(f"\n| design (`--deescalate`) | {columns} |")
     print("| --- | ---: | ---: | ---: | ---: |")
     lat = model()
     for k in (2, 3, 4):
