@@ -176,12 +176,19 @@ class _Plan:
 def _lookup(thresholds: np.ndarray, bits: int) -> np.ndarray:
     """``(rows, 2**bits)``: the outcome of every uniform in the bin, or -1 where a threshold falls
     inside the bin.  Bin ``b`` holds [b, b + 1) / 2**bits; a uniform ``u`` has outcome ``j`` when
-    exactly ``j`` thresholds are at or below it."""
-    edges = np.arange((1 << bits) + 1) / (1 << bits)
-    at_or_below = (thresholds[:, :, None] <= edges[None, None, :]).sum(axis=0)  # (rows, bins + 1)
-    below_next = (thresholds[:, :, None] < edges[None, None, 1:]).sum(axis=0)  # thresholds < b + 1
-    lo = at_or_below[:, :-1]
-    return np.where(below_next == lo, lo, -1)
+    exactly ``j`` thresholds are at or below it, so every uniform of bin ``b`` counts the thresholds
+    ``t`` with ``t * 2**bits <= b``, unless one lies strictly inside the bin."""
+    bins = 1 << bits
+    rows = thresholds.shape[1]
+    scaled = thresholds * bins  # exact: a power of two
+    first = np.minimum(np.ceil(scaled), bins).astype(np.intp)  # the first bin at or above t
+    flat = (np.arange(rows) * (bins + 1) + first).ravel()
+    start = np.bincount(flat, minlength=rows * (bins + 1)).reshape(rows, bins + 1)
+    lookup = np.cumsum(start[:, :bins], axis=1, dtype=np.int16)
+    inside = (scaled != np.floor(scaled)) & (scaled < bins)  # rounding may put a threshold above 1
+    cells = np.floor(scaled[inside]).astype(np.intp)
+    lookup[np.broadcast_to(np.arange(rows), first.shape)[inside], cells] = -1
+    return lookup
 
 
 def _run_chunk(
