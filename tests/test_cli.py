@@ -118,7 +118,7 @@ def test_bad_input_is_one_line_exit_2(capsys, args, option, allowed):
 
 def test_unknown_design_in_a_real_process_is_one_line_exit_2_without_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "doseesc.cli", "simulate", "--design", "crm", "--p-tox", "0.1"],
+        [sys.executable, "-m", "doseesc.cli", "simulate", "--design", "no-such-design", "--p-tox", "0.1"],
         capture_output=True,
         text=True,
     )

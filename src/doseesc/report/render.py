@@ -88,8 +88,9 @@ def _html_table(styler, caption: str) -> str:
 
 
 def _latex_table(styler, caption: str, label: str) -> str:
+    """A LaTeX table float; the tabular shrinks to the text width when wider (adjustbox)."""
     n_cols = styler.data.shape[1] + 1
-    return styler.to_latex(
+    latex = styler.to_latex(
         caption=caption,
         label=label,
         hrules=True,
@@ -99,6 +100,8 @@ def _latex_table(styler, caption: str, label: str) -> str:
         position="htbp",
         position_float="centering",
     )
+    latex = latex.replace("\\begin{tabular}", "\\begin{adjustbox}{max width=\\linewidth}\n\\begin{tabular}")
+    return latex.replace("\\end{tabular}", "\\end{tabular}\n\\end{adjustbox}")
 
 
 def _figure_png(fig: ReportFigure) -> bytes:

@@ -65,11 +65,11 @@ EVENT_DECIMALS = 2
 
 
 def event_column(name: str) -> str:
-    return f"mean {name}"
+    return f"mean with {name}"
 
 
 def event_row(name: str) -> str:
-    return f"expected {name}"
+    return f"expected patients with {name}"
 
 
 def decimals(name: str) -> int:
