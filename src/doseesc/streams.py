@@ -78,6 +78,10 @@ class TrialStreams:
 
     def keep(self, running: np.ndarray) -> None:
         """Drop the trials where ``running`` is False (a mask over the current trial axis)."""
+        if len(self._gens) == 1:
+            count = np.count_nonzero(running)
+            self._gens, self._counts = (self._gens, np.array([count])) if count else ([], self._counts[:0])
+            return
         starts = np.cumsum(self._counts) - self._counts
         counts = np.add.reduceat(running, starts, dtype=np.int64)
         self._gens = [g for g, c in zip(self._gens, counts, strict=True) if c]

@@ -83,21 +83,24 @@ class _Plan:
     A trial's row is its state with one trial kind, else (kind, dose, cohort size).  The uniform's
     range is cut into ``2**bits`` bins; where no threshold of a row's distribution
     (:meth:`CohortOutcomes.thresholds`) falls inside a bin, the bin's entry is the outcome, else -1
-    and the outcome is found by comparing the uniform with the thresholds.  States from ``n_live``
-    on are final (the design's decision): with one kind their rows lead to a sink outcome that stays
-    there and counts nothing, so finished trials may stay in the arrays for a few steps."""
+    and the outcome is found by comparing the uniform with the thresholds.  Outcomes are indexed
+    ``state * J + j`` over every state, the final ones (from ``n_live`` on: the design's decision)
+    included: their outcomes stay in the state and count nothing, so finished trials may stay in
+    the arrays for a few steps.  A trial's events per dose are packed in integers (``event_words``:
+    ``event_bits`` bits per dose) so that a step adds them with one look-up per word."""
 
     table: DecisionTable
     outcomes: CohortOutcomes
     codes: np.ndarray  # (J,) the design's outcome code of each cohort outcome
-    limit: int  # n_live * J: outcome indices (state * J + j) of the live states
+    limit: int  # n_live * J: the outcomes of the live states
     bits: int
     lookup: np.ndarray  # (rows << bits,) outcome index (one kind) or j (several kinds), -1: compare
     thresholds: np.ndarray  # (J - 1, rows) cumulative thresholds of each row
-    next_state: np.ndarray  # (limit + n_final,) next state of an outcome (a sink: its own state)
-    next_key: np.ndarray  # (limit + n_final,) the same shifted left by ``bits`` (one kind)
-    packed: np.ndarray  # (limit + n_final,) DLTs + (patients << _PACK) the outcome adds
-    events: np.ndarray  # (limit + n_final,) events of the outcome
+    next_state: np.ndarray  # (n_states * J,) next state of an outcome
+    next_key: np.ndarray  # (n_states * J,) the same shifted left by ``bits`` (one kind)
+    packed: np.ndarray  # (n_states * J,) DLTs + (patients << _PACK) the outcome adds
+    event_bits: int
+    event_words: tuple[np.ndarray, ...]  # (n_states * J,) events of the outcome, shifted to its dose
     dose: np.ndarray  # (n_states,) dose of the state's cohort (0 for final states)
     split: np.ndarray | None  # (2, n_states) patients at / above the acceptable doses, per state
     pair: np.ndarray  # (n_states,) the state's (dose, cohort size) pair
@@ -117,33 +120,41 @@ class _Plan:
         n_kinds = probabilities.shape[0]
         sizes, size_index = np.unique(table.size, return_inverse=True)
         final = np.zeros(n_final, dtype=np.intp)
-        dose = np.concatenate([table.dose, final])
-        pair = np.concatenate([table.dose * len(sizes) + size_index.ravel(), final])
+        dose = np.concatenate([table.dose, final]).astype(np.intp)
+        pair = np.concatenate([table.dose * len(sizes) + size_index.ravel(), final]).astype(np.intp)
         split = None
         if region is not None:
             at_dose = np.take(region, table.dose)
             split = np.stack([np.where(at_dose == r, table.size, 0) for r in (1, 2)]).astype(np.int16)
             split = np.concatenate([split, np.zeros((2, n_final), dtype=np.int16)], axis=1)
-        sinks = np.arange(n_live, n_states)
-        next_state = np.concatenate([table.next[:, codes].ravel(), sinks]).astype(np.intp)
-        size = np.repeat(table.size.astype(np.int64), n_out)
-        packed = np.concatenate(
-            [np.tile(outcomes.dlt, n_live) + (size << _PACK), np.zeros(n_final, np.int64)]
+        live = np.arange(n_live * n_out) // n_out
+        zeros = np.zeros(n_final * n_out, dtype=np.int64)
+        next_state = np.concatenate(
+            [table.next[:, codes].ravel(), np.repeat(np.arange(n_live, n_states), n_out)]
         )
-        events = np.concatenate([np.tile(outcomes.events, n_live), np.zeros(n_final, np.int64)])
+        tiled = lambda a: np.tile(a.astype(np.int64), n_live)  # noqa: E731
+        size = np.take(table.size.astype(np.int64), live)
+        packed = np.concatenate([tiled(outcomes.dlt) + (size << _PACK), zeros])
+        event_bits = max(1, int(table.max_patients).bit_length())
+        per_word = 63 // event_bits
+        event_words = []
+        if model.events:
+            events, at = tiled(outcomes.events), np.take(table.dose, live)
+            for w in range(-(-table.n_doses // per_word)):
+                shift = event_bits * (at - w * per_word)
+                inside = (shift >= 0) & (shift < event_bits * per_word)
+                word = np.where(inside, events << np.where(inside, shift, 0), 0)
+                event_words.append(np.concatenate([word, zeros]))
         thresholds = outcomes.thresholds(probabilities, sizes).reshape(n_out - 1, -1)  # by (kind, pair)
         if n_kinds == 1:
-            thresholds = np.ascontiguousarray(thresholds[:, pair[:n_live]])  # by state
-            rows = n_live
-        else:
-            rows = thresholds.shape[1]
-        bits = int(np.clip(np.floor(np.log2(LOOKUP_ENTRIES / rows)), 4, 10))
+            thresholds = np.ascontiguousarray(thresholds[:, pair])  # by state (final ones: unused)
+        bits = int(np.clip(np.floor(np.log2(LOOKUP_ENTRIES / thresholds.shape[1])), 4, 10))
         lookup = _lookup(thresholds, bits)
         if n_kinds == 1:
-            # Outcome indices (state * J + j) directly, and each final state's sink.
-            lookup = np.where(lookup < 0, -1, lookup + (np.arange(n_live) * n_out)[:, None])
-            sink = np.repeat((n_live * n_out + np.arange(n_final))[:, None], 1 << bits, axis=1)
-            lookup = np.concatenate([lookup, sink]).astype(np.intp)
+            # Outcome indices (state * J + j) directly; a final state's outcome is its first.
+            first = (np.arange(n_states) * n_out)[:, None]
+            lookup[n_live:] = 0
+            lookup = np.where(lookup < 0, -1, lookup + first).astype(np.intp)
         else:
             lookup = lookup.astype(np.int16)
         q_rows = None
@@ -159,17 +170,29 @@ class _Plan:
             bits=bits,
             lookup=lookup.ravel(),
             thresholds=thresholds,
-            next_state=next_state,
-            next_key=next_state << bits,
+            next_state=next_state.astype(np.intp),
+            next_key=next_state.astype(np.intp) << bits,
             packed=packed,
-            events=events.astype(np.int16),
-            dose=dose.astype(np.intp),
+            event_bits=event_bits,
+            event_words=tuple(event_words),
+            dose=dose,
             split=split,
-            pair=pair.astype(np.intp),
+            pair=pair,
             n_pairs=table.n_doses * len(sizes),
             n_kinds=n_kinds,
             q_rows=q_rows,
             levels=table.max_patients + 1,
+        )
+
+    def events_per_dose(self, words: list[np.ndarray]) -> np.ndarray:
+        """``(n_doses, n)`` events per dose of trials from their packed ``words``."""
+        per_word = 63 // self.event_bits
+        mask = (1 << self.event_bits) - 1
+        return np.stack(
+            [
+                (words[d // per_word] >> (self.event_bits * (d % per_word))) & mask
+                for d in range(self.table.n_doses)
+            ]
         )
 
 
@@ -216,15 +239,15 @@ def _run_block(
 
     Each step draws one 64-bit number per trial in the block's arrays; its top bits pick the bin of
     the look-up table and its top 53 the uniform (as numpy's ``random()``) where a comparison is
-    needed.  With one trial kind and without common random numbers, finished trials stay (in their
-    sink) until a quarter of the arrays has finished, then the arrays are compacted."""
+    needed.  Without common random numbers, finished trials stay (in their final state) until a
+    quarter of the arrays has finished, then the arrays are compacted."""
     table, outcomes = plan.table, plan.outcomes
     n_live, width, levels = table.n_live, table.next.shape[1], plan.levels
     n_doses, n_events, n_out = table.n_doses, len(model.events), outcomes.counts.shape[0]
     cohort = table.max_size
     uniform_size = bool(np.all(table.size == cohort))
     tally = _Tally(
-        weights=np.zeros(plan.limit + n_doses + 1, dtype=np.int64),
+        weights=np.zeros(plan.next_state.shape[0], dtype=np.int64),
         selected=np.zeros(n_doses + 1, dtype=np.int64),
         total_n=np.zeros(levels, dtype=np.int64),
         total_dlt=np.zeros(levels, dtype=np.int64),
@@ -242,19 +265,20 @@ def _run_block(
     kind = model.draw_trials(streams)
     row_of_kind = kind * plan.n_pairs if plan.n_kinds > 1 else None
     uniforms = streams.patient_uniforms() if common else None
-    lazy = plan.n_kinds == 1 and not common
+    lazy = not common
+    keyed = plan.n_kinds == 1 and not common  # the trial's look-up row is its state: track state << bits
     bits, top = plan.bits, np.uint64(64 - plan.bits)
     state = np.zeros(total, dtype=np.intp)  # the design's state (kept up to date unless lazy)
     counts = np.zeros(total, dtype=np.int64)  # DLTs + (patients << _PACK) so far
-    events_so_far = np.zeros((n_doses, total), dtype=np.int16) if n_events else None
-    key = state  # with one kind and no common random numbers: state << bits, the row's first entry
+    event_words = [np.zeros(total, dtype=np.int64) for _ in plan.event_words]
+    key = state << bits if keyed else state  # with ``keyed``: the first entry of the state's row
     while total:
         # np.take and np.compress: several times faster than fancy and boolean indexing here.
         if common:
             # Every running trial has had the same number of patients when cohorts are all alike.
             first = int(counts[0] >> _PACK) if uniform_size else counts >> _PACK
             outcome = state * n_out + _patient_outcomes(plan, uniforms, trial_id, kind, state, first)
-        elif row_of_kind is None:
+        elif keyed:
             raw = streams.raw()
             outcome = np.take(plan.lookup, key + (raw >> top).view(np.int64))
             mixed = np.flatnonzero(outcome < 0)
@@ -271,12 +295,12 @@ def _run_block(
                     plan, np.take(raw, mixed), np.take(row, mixed), np.take(state, mixed), n_out
                 )
         tally.weights += np.bincount(outcome, minlength=tally.weights.shape[0])
-        if lazy and (events_so_far is not None or rec is not None or split_so_far is not None):
+        if keyed and (rec is not None or split_so_far is not None):
             state = key >> bits
-        if events_so_far is not None or rec is not None:
+        if rec is not None:
             dose = np.take(plan.dose, state)
-        if events_so_far is not None:
-            events_so_far[dose, np.arange(total)] += np.take(plan.events, outcome)
+        for acc, word in zip(event_words, plan.event_words, strict=True):
+            acc += np.take(word, outcome)
         if split_so_far is not None:
             split_so_far += np.take(plan.split, state, axis=1)
         step_counts = np.take(plan.packed, outcome)
@@ -284,7 +308,7 @@ def _run_block(
             rec.n[trial_id, dose] += step_counts >> _PACK
             rec.y[trial_id, dose] += step_counts & ((1 << _PACK) - 1)
         counts += step_counts
-        if lazy:
+        if keyed:
             key = np.take(plan.next_key, outcome)
             done = key >= n_live << bits
         else:
@@ -293,7 +317,7 @@ def _run_block(
         n_done = int(np.count_nonzero(done))
         if n_done == 0 or (lazy and n_done < total and 4 * n_done < total):
             continue
-        if lazy:
+        if keyed:
             state = key >> bits
         final = np.compress(done, state) - n_live  # 0 = no dose selected
         tally.selected += np.bincount(final, minlength=n_doses + 1)
@@ -311,15 +335,15 @@ def _run_block(
             rec.selected[np.compress(done, trial_id)] = final - 1
         if trial_id is not None:
             trial_id = np.compress(keep, trial_id)
-        if events_so_far is not None:
-            ev = np.compress(done, events_so_far, axis=-1).astype(np.int64)
+        if event_words:
+            ev = plan.events_per_dose([np.compress(done, acc) for acc in event_words])
             tally.events[0] += ev.sum(axis=-1)
             tally.events_sq[0] += (ev**2).sum(axis=-1)
             tally.total_events_sq[0] += (ev.sum(axis=0) ** 2).sum()
-            events_so_far = np.compress(keep, events_so_far, axis=-1)
+            event_words = [np.compress(keep, acc) for acc in event_words]
         streams.keep(keep)
         state = np.compress(keep, state)
-        key = state << bits if lazy else state
+        key = state << bits if keyed else state
         counts = np.compress(keep, counts)
         if row_of_kind is not None:
             row_of_kind = np.compress(keep, row_of_kind)

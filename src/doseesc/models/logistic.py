@@ -79,8 +79,23 @@ class Posterior:
         return float(1.0 / np.sum(self.weights**2))
 
     def pick_index(self, u: np.ndarray) -> np.ndarray:
-        """Indices of draws chosen with probability equal to their weights by uniforms ``u``."""
-        return np.minimum(np.searchsorted(self._cumulative, u, side="right"), self.weights.shape[0] - 1)
+        """Indices of draws chosen with probability equal to their weights by uniforms ``u``: the
+        first draw whose cumulative weight exceeds ``u``.  A guide table gives it for the uniforms
+        whose bin of [0, 1) holds no cumulative weight (most of them); the others are searched."""
+        guide = self._guide
+        bins = guide.shape[0] - 1
+        b = np.minimum((u * bins).astype(np.intp), bins - 1)
+        idx = np.take(guide, b)
+        unsure = np.flatnonzero(idx != np.take(guide, b + 1))
+        idx[unsure] = np.searchsorted(self._cumulative, np.take(u, unsure), side="right")
+        return np.minimum(idx, self.weights.shape[0] - 1)
+
+    @cached_property
+    def _guide(self) -> np.ndarray:
+        """The pick of each bin edge of [0, 1) in 8 bins per draw: a bin whose two edges pick the
+        same draw has no cumulative weight inside, so every uniform in it picks that draw."""
+        bins = 8 * self.weights.shape[0]
+        return np.searchsorted(self._cumulative, np.arange(bins + 1) / bins, side="right")
 
     def pick(self, u: np.ndarray) -> np.ndarray:
         """Draws chosen with probability equal to their weights by uniforms ``u``: ``(n_params, len(u))``."""
