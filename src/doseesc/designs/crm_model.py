@@ -9,21 +9,20 @@ Continual Reassessment Method*, 2011, chapter 4), for dose level ``d`` with skel
     ``psi(d, beta) = 1 / (1 + exp(-a - exp(beta) * x_d))`` with ``x_d = logit(s_d) - a``, so that
     ``psi(d, 0) = s_d``; every ``x_d`` must be negative (``s_d < 1 / (1 + exp(-a))``).
 
-Prior ``beta ~ N(0, prior_var)`` (default variance 1.34, the R package dfcrm's).  The posterior
-given ``n_d`` patients and ``y_d`` DLTs per dose is computed by deterministic quadrature, so the
-same data always give the same numbers: the trapezoidal rule on a fixed grid of ``beta`` over
-``+-10`` prior standard deviations.  The integrands are smooth and decay like the prior at both
-ends, where the trapezoidal rule converges geometrically; with the grid step at most 0.06 and a
-posterior standard deviation of ``beta`` above 0.1 (it is about 0.2 after 30 patients at one dose)
-the relative quadrature error is below ``exp(-2 pi^2 (0.1/0.06)^2) ~ 1e-24``.  Tail probabilities
-such as ``P(psi(1, beta) > target)`` are integrals over a half-line whose end is a kink of the
-integrand, so they use Gauss-Legendre rules on each side of that point instead.
+Prior ``beta ~ N(0, prior_var)`` (default variance 1.34, the R package dfcrm's). The posterior given
+``n_d`` patients and ``y_d`` DLTs per dose is computed by deterministic quadrature, so the same data
+always give the same numbers: the trapezoidal rule on a fixed grid of ``beta`` over ``+-8`` prior
+standard deviations (the prior mass beyond is about 1e-15). The integrands are smooth and decay like
+the prior at both ends, where the trapezoidal rule converges geometrically; with the grid step at
+most 0.08 and a posterior standard deviation of ``beta`` above 0.1 (it is about 0.2 after 30
+patients at one dose) the relative quadrature error is below ``exp(-2 pi^2 (0.1/0.08)^2) ~ 4e-14``.
+Tail probabilities such as ``P(psi(1, beta) > target)`` are integrals over a half-line whose end is
+a kink of the integrand, so they use Gauss-Legendre rules on each side of that point instead.
 
 TITE weights (Cheung & Chappell, Biometrics 2000;56:1177-82): a patient without a DLT followed for
-a fraction ``w`` of the DLT window contributes ``1 - w psi`` instead of ``1 - psi``; the
-likelihood here takes per-dose sums, so :func:`log_likelihood` accepts a weighted count of
-non-DLT patients only where every such patient at a dose has the same weight (complete follow-up);
-the calendar-time engine uses :meth:`WorkingModel.patient_log_likelihood` for pending patients.
+a fraction ``w`` of the DLT window contributes ``1 - w psi`` instead of ``1 - psi``, which per-dose
+sums cannot carry; :class:`doseesc.designs.tite.TITECRM` adds those terms patient by patient on the
+same grid.
 
 Skeleton by the indifference-interval method (Lee & Cheung, Clin Trials 2009;6:227-38): level ``nu``
 (the prior guess of the MTD) gets ``s_nu = target``; each neighbour is placed so that, as ``beta``
@@ -41,9 +40,9 @@ from functools import cached_property
 import numpy as np
 from scipy.special import expit, logit
 
-GRID_SDS = 10.0
+GRID_SDS = 8.0
 """The ``beta`` grid spans this many prior standard deviations either side of 0."""
-GRID_STEP = 0.06
+GRID_STEP = 0.08
 """Largest step of the ``beta`` grid (see the module docstring for the error this allows)."""
 TAIL_NODES = 160
 """Gauss-Legendre nodes on each side of a tail probability's end point."""
@@ -124,8 +123,11 @@ class WorkingModel:
         a tuple like :attr:`grid`) for per-dose counts ``n``, ``y`` (``(trials, K)``)."""
         _, log_w, log_p, log_q = self.grid if nodes is None else nodes
         y = np.asarray(y, dtype=float)
-        ll = y @ log_p.T + (np.asarray(n, dtype=float) - y) @ log_q.T + log_w
-        return ll - _logsumexp(ll)[:, None]
+        rows = np.column_stack([y, np.asarray(n, dtype=float) - y, np.ones(y.shape[0])])
+        ll = rows @ np.vstack([log_p.T, log_q.T, log_w])
+        ll -= ll.max(axis=1, keepdims=True)
+        ll -= np.log(np.exp(ll).sum(axis=1, keepdims=True))
+        return ll
 
     def posterior_mean(self, n: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``(trials,)`` posterior mean of ``beta``."""
@@ -166,8 +168,3 @@ class WorkingModel:
         nodes = tuple(np.concatenate(column) for column in zip(*parts, strict=True))
         weights = np.exp(self.log_posterior_weights(n, y, nodes))
         return weights[:, :TAIL_NODES].sum(axis=1)
-
-
-def _logsumexp(a: np.ndarray) -> np.ndarray:
-    top = a.max(axis=1)
-    return top + np.log(np.exp(a - top[:, None]).sum(axis=1))
