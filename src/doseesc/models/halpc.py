@@ -361,8 +361,7 @@ class HalpcCalibration:
     @property
     def point(self) -> tuple[float, float, float]:
         """Posterior medians of (intercept, slope, coagulation effect): the fixed-parameter point."""
-        med = self.posterior.quantiles(self.posterior.draws, [0.5])[0]
-        return float(med[0]), float(med[1]), float(med[2])
+        return posterior_point(self.posterior)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -402,6 +401,22 @@ def _prior(prior: str | NormalPrior) -> NormalPrior:
     return PRIORS[prior]
 
 
+def posterior_point(posterior: Posterior) -> tuple[float, float, float]:
+    """Posterior medians of (intercept, slope, coagulation effect)."""
+    med = posterior.quantiles(posterior.draws, [0.5])[0]
+    return float(med[0]), float(med[1]), float(med[2])
+
+
+@cache
+def bleeding_posterior(prior: str | NormalPrior = "weakly-informative", cohorts: str = "fig2") -> Posterior:
+    """The posterior of :func:`calibrate_halpc` alone (what the model for the engines needs), without
+    the calibration's summaries."""
+    p = _prior(prior)
+    if cohorts not in COHORTS:
+        raise ValueError(f"cohorts: unknown assumption {cohorts!r}; allowed: {', '.join(COHORTS)}")
+    return fit_bleeding(SENTINEL + COHORTS[cohorts], p)
+
+
 @cache
 def calibrate_halpc(
     prior: str | NormalPrior = "weakly-informative", cohorts: str = "fig2"
@@ -414,10 +429,8 @@ def calibrate_halpc(
     same object.
     """
     p = _prior(prior)
-    if cohorts not in COHORTS:
-        raise ValueError(f"cohorts: unknown assumption {cohorts!r}; allowed: {', '.join(COHORTS)}")
+    posterior = bleeding_posterior(prior, cohorts)
     records = SENTINEL + COHORTS[cohorts]
-    posterior = fit_bleeding(records, p)
     per_record = record_log_likelihood(records, posterior.draws)
     n_sentinel = len(SENTINEL)
     w = posterior.weights
@@ -467,10 +480,10 @@ def halpc_bleeding_model(
     if posterior and parameters is not None:
         raise ValueError("parameters: fixed parameters and posterior draws exclude each other")
     if posterior:
-        cal = calibrate_halpc(prior, cohorts)
-        bleeding = bleeding_mechanism(*cal.point, posterior=cal.posterior)
+        post = bleeding_posterior(prior, cohorts)
+        bleeding = bleeding_mechanism(*posterior_point(post), posterior=post)
     else:
-        bleeding = bleeding_mechanism(*(parameters or calibrate_halpc(prior, cohorts).point))
+        bleeding = bleeding_mechanism(*(parameters or posterior_point(bleeding_posterior(prior, cohorts))))
     return MechanismModel(
         doses,
         (bleeding,) if other is None else (bleeding, other),

@@ -22,8 +22,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
-from scipy.stats import qmc
+from scipy import special
 
 from doseesc.models.units import Dose
 
@@ -162,7 +161,8 @@ class NormalPrior:
         """Log density of ``(k, n)`` working-scale values: ``(n,)``."""
         m = np.array(self.mean)[:, None]
         s = np.array(self.sd)[:, None]
-        return stats.norm.logpdf(working, m, s).sum(axis=0)
+        z = (working - m) / s
+        return (-0.5 * z * z - np.log(s) - 0.5 * math.log(2 * math.pi)).sum(axis=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +209,10 @@ def fit_posterior(
     3. Once: the t is moved to the weighted mean and covariance of the draws (scale 1.2) and the
        draws and weights are made afresh.
     """
+    # Imported here: a run that reads its posterior from the cache never needs them.
+    from scipy import optimize, stats
+    from scipy.stats import qmc
+
     k = len(prior.names)
     mean0, sd0 = np.array(prior.mean), np.array(prior.sd)
 
