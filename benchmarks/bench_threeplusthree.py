@@ -4,8 +4,8 @@
 
 Prints Monte Carlo trials per second for the 6-dose scenario (de-escalation off) at 10^6 and 10^7
 trials, beside (a) a plain per-trial Python loop of the same design (``tests/oracle.py``) and (b) the
-floor: the time numpy's generator alone takes to draw the uniforms the design consumes (one per
-patient, E[total n] per trial, from the exact engine).  Also the exact engine's time for 3 to 10
+floor: the time numpy's generator alone takes to draw the uniforms the engine consumes (one per
+cohort, E[total n] / 3 per trial, from the exact engine).  Also the exact engine's time for 3 to 10
 doses and, with ``--memory``, the peak resident memory of 10^7 and 10^8 trials in a fresh process.
 Targets (issue 2): >= 5 million trials/s per core, within 8x of the floor; exact engine < 10 ms for
 10 doses; 10^8 trials under 1 GiB.
@@ -24,7 +24,7 @@ from _cli import bench_main
 
 from doseesc.designs import ThreePlusThree, compile_design
 from doseesc.engines import exact, simulate
-from doseesc.engines.montecarlo import DEFAULT_CHUNK_TRIALS
+from doseesc.engines.montecarlo import BLOCK_TRIALS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from oracle import simulate_one  # the independent plain loop lives with the tests
@@ -43,9 +43,10 @@ def best_of(fn, repeats: int) -> float:
 
 
 def rng_floor(n_uniforms: int) -> float:
-    """Seconds numpy takes to draw ``n_uniforms`` doubles in chunk-sized pieces."""
+    """Seconds numpy takes to draw ``n_uniforms`` doubles in block-sized pieces (the engine draws a
+    block's at a time)."""
     gen = np.random.default_rng(0)
-    buf = np.empty(min(n_uniforms, 3 * DEFAULT_CHUNK_TRIALS))
+    buf = np.empty(min(n_uniforms, BLOCK_TRIALS))
     t0 = time.perf_counter()
     left = n_uniforms
     while left > 0:
@@ -79,7 +80,7 @@ def peak_memory_mib(n_trials: int) -> float:
 def measure(quick: bool = False, memory: bool = False) -> dict:
     """Run the measurements; return the figures (the JSON written by ``--json``)."""
     design = ThreePlusThree(len(P_TOX))
-    uniforms_per_trial = exact(design, P_TOX).mean_total_n  # one uniform per patient
+    uniforms_per_trial = exact(design, P_TOX).mean_total_n / 3  # one uniform per cohort of 3
     simulate(design, P_TOX, 10_000, seed=0)  # compile the table, warm the caches
 
     loop_trials = 5_000 if quick else 20_000

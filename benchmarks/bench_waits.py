@@ -223,6 +223,24 @@ def markdown_rows(after: dict, before: dict | None = None) -> list[str]:
     return lines
 
 
+def markdown_section(f: dict) -> list[str]:
+    """The run_all.py section: what was measured, then the table (with before when measured)."""
+    before = f.get("baseline")
+    return [
+        "## Where users wait (issue 16)",
+        "",
+        "The HALPC posterior command end to end (wall clock, fresh processes; cold: empty cache folder), "
+        f"Monte Carlo rates in CPU time per core ({f['mc_3p3_trials']:,} 3+3 trials, "
+        f"{f['mc_posterior_trials']:,} under the posterior), the events engine with the HALPC model "
+        f"({f['events_trials']:,} trials per rate). The uniforms' floor counts one per cohort "
+        f"({f['uniforms_per_trial']:.2f} per trial); the engine before issue 16 drew one per patient."
+        + (f" Before: `{before['source']}`, measured in the same run." if before else ""),
+        "",
+        *markdown_rows(f, before),
+        "",
+    ]
+
+
 def print_figures(f: dict) -> None:
     print("\n".join(markdown_rows(f, f.get("baseline"))))
 
@@ -239,7 +257,7 @@ def main() -> None:
     def run(quick: bool = False) -> dict:
         figures = measure(quick)
         if src is not None:
-            figures["baseline"] = baseline(src, quick)
+            figures["baseline"] = baseline(src, quick) | {"source": str(src)}
         return figures
 
     bench_main(__doc__, run, print_figures, "fewer trials and repeats")

@@ -1,6 +1,6 @@
 """Run every benchmark; write ``benchmarks/results/latest.json`` and ``latest.md`` (Markdown tables).
 
-    python benchmarks/run_all.py [--quick] [--out DIR]
+    python benchmarks/run_all.py [--quick] [--out DIR] [--baseline SRC]
 
 Collects, in one process (and fresh subprocesses for peak memory):
 
@@ -12,6 +12,10 @@ Collects, in one process (and fresh subprocesses for peak memory):
 * the discrete-event engine, beside a bare simpy sketch, and with the HALPC model
   (``bench_events.py``);
 * scaling with 1 and 2 worker processes for each engine;
+* where users wait (issue 16): the HALPC posterior command cold and warm, the Monte Carlo engine
+  under the posterior and on a fixed curve against its uniforms, the events engine with the HALPC
+  model at 1 and 1,000 patients/month (``bench_waits.py``; with ``--baseline SRC`` the same figures
+  for another source folder, e.g. an export of an earlier commit, measured in the same run);
 * the model-assisted interval designs BOIN, Keyboard, mTPI-2 and i3+3: exact operating
   characteristics from a cold start (table compiled in the call) for N = 30 and 36 in cohorts of 3
   and N = 6 to 18 in cohorts of 1, the largest N computed within 60 s (a bounded search, 180 s at
@@ -47,6 +51,7 @@ import bench_designs  # noqa: E402
 import bench_events  # noqa: E402
 import bench_models  # noqa: E402
 import bench_threeplusthree  # noqa: E402
+import bench_waits  # noqa: E402
 
 TARGET_MC_PER_CORE = 5_000_000
 TARGET_EVENTS_PER_CORE = 500
@@ -79,7 +84,7 @@ def machine() -> dict:
     }
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, baseline: Path | None = None) -> dict:
     t0 = time.perf_counter()
     load_before = os.getloadavg()[0]
     figures = {
@@ -108,6 +113,10 @@ def run(quick: bool) -> dict:
         flush=True,
     )
     figures["designs"] = bench_designs.measure(quick=quick)
+    print("where users wait (issue 16) ...", flush=True)
+    figures["waits"] = bench_waits.measure(quick=quick)
+    if baseline is not None:
+        figures["waits"]["baseline"] = bench_waits.baseline(baseline, quick) | {"source": str(baseline)}
     print("peak memory (fresh processes) ...", flush=True)
     sizes = (10**6, 10**7) if quick else (10**7, 10**8)
     figures["peak_rss_mib"] = {str(n): bench_threeplusthree.peak_memory_mib(n) for n in sizes}
@@ -151,7 +160,7 @@ def markdown(f: dict) -> str:
         "## Monte Carlo 3+3",
         "",
         f"6 doses, p_tox = {', '.join(f'{p:g}' for p in t33['scenario'])}, de-escalation off: "
-        f"{t33['uniforms_per_trial']:.2f} uniforms per trial (one per patient, E[total n] from the exact "
+        f"{t33['uniforms_per_trial']:.2f} uniforms per trial (one per cohort, E[total n] / 3 from the exact "
         f"engine). Plain loop: `tests/oracle.py`'s per-trial Python loop, "
         f"{t33['plain_loop_trials_per_s']:,.0f} trials/s. RNG floor: the time numpy's generator alone "
         "takes to draw the uniforms.",
@@ -269,6 +278,7 @@ def markdown(f: dict) -> str:
     for n, mib in f["peak_rss_mib"].items():
         lines.append(f"| 10^{round(np.log10(int(n)))} | {mib:,.0f} |")
     lines += ["", *bench_designs.markdown_sections(f["designs"])]
+    lines += ["", *bench_waits.markdown_section(f["waits"])]
     return "\n".join(lines) + "\n"
 
 
@@ -276,8 +286,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="about 10x fewer trials (a trial run of the script)")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json and latest.md")
+    ap.add_argument("--baseline", type=Path, help="also measure bench_waits.py on this doseesc source folder")
     args = ap.parse_args()
-    figures = run(args.quick)
+    figures = run(args.quick, args.baseline)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
     text = markdown(figures)
