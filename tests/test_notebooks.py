@@ -21,8 +21,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 CELL_TIMEOUT_S = 300
 
 
-def test_the_five_worked_examples_are_there():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
+def test_the_six_worked_examples_are_there():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
 def this_interpreters_kernel() -> KernelManager:
