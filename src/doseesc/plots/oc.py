@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -106,13 +107,20 @@ def _mark_mtd(ax, truth: Truth, *, label: bool = True) -> None:
         ticks[d].set_fontweight("bold")
 
 
-def _selection_bars(ax, series: Sequence[SelectionSeries], n: int, *, annotate: bool) -> None:
+def _colour(colours: Sequence[Any] | None, j: int) -> Any:
+    """The ``j``-th series' colour: the caller's, else the palette's."""
+    return colours[j] if colours is not None else COLOURS[j % len(COLOURS)]
+
+
+def _selection_bars(
+    ax, series: Sequence[SelectionSeries], n: int, *, annotate: bool, colours: Sequence[Any] | None = None
+) -> None:
     x = _positions(n)
     k = len(series)
     width = 0.8 / k
     for j, s in enumerate(series):
         xs = x + (j - (k - 1) / 2) * width
-        ax.bar(xs, s.p, width * 0.92, color=COLOURS[j % len(COLOURS)], alpha=0.85, label=s.name, zorder=2)
+        ax.bar(xs, s.p, width * 0.92, color=_colour(colours, j), alpha=0.85, label=s.name, zorder=2)
         top = s.p
         if s.lower is not None and s.upper is not None:
             err = np.vstack([np.maximum(s.p - s.lower, 0), np.maximum(s.upper - s.p, 0)])
@@ -305,15 +313,17 @@ def plot_comparison(
     truth: Truth = Truth(),
     level: float = 0.95,
     title: str | None = None,
+    colours: Sequence[Any] | None = None,
 ) -> Figure:
     """Designs side by side on one dose axis: trials selecting each dose as MTD (top) and mean
-    patients per dose with, darker, the mean DLTs among them (bottom), one colour per design."""
+    patients per dose with, darker, the mean DLTs among them (bottom), one colour per design
+    (``colours``, one per arm, else the palette's)."""
     n = len(labels)
     k = len(arms)
     fig = _figure(min(16.0, max(7.0, 1.2 + 0.5 * (n + 1) * max(k, 1.6))), 7.6)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1.15, 1))
     series = [SelectionSeries(a.name, a.selection.p, a.selection.lower, a.selection.upper) for a in arms]
-    _selection_bars(top, series, n, annotate=k <= 3 and n <= 8)
+    _selection_bars(top, series, n, annotate=k <= 3 and n <= 8, colours=colours)
     _mark_mtd(top, truth)
     top.set_ylabel("trials selecting the dose as MTD")
     handles, names = top.get_legend_handles_labels()
@@ -331,7 +341,7 @@ def plot_comparison(
     width = 0.8 / k
     for j, a in enumerate(arms):
         xs = x + (j - (k - 1) / 2) * width
-        colour = COLOURS[j % len(COLOURS)]
+        colour = _colour(colours, j)
         bottom.bar(xs, a.mean_n, width * 0.92, color=colour, alpha=0.35, zorder=2)
         bottom.bar(xs, a.mean_dlt, width * 0.92, color=colour, alpha=0.95, zorder=3)
     bottom.set_xticks(_positions(n), [*_dose_ticks(labels, truth), "none"])
@@ -369,6 +379,7 @@ def plot_event_burden(
     truth: Truth = Truth(),
     level: float = 0.95,
     title: str | None = None,
+    colours: Sequence[Any] | None = None,
 ) -> Figure:
     """Expected number of patients per trial with the named event (``event``, e.g. severe
     bleeding) at each dose level (left) and in the whole trial (right), one colour per design or
@@ -381,7 +392,7 @@ def plot_event_burden(
     width = 0.8 / k
     intervals = False
     for j, b in enumerate(burdens):
-        colour = COLOURS[j % len(COLOURS)]
+        colour = _colour(colours, j)
         xs = x + (j - (k - 1) / 2) * width
         left.bar(xs, b.mean, width * 0.92, color=colour, alpha=0.85, label=b.name, zorder=2)
         right.bar(j, b.total, 0.7, color=colour, alpha=0.85, zorder=2)
@@ -439,7 +450,11 @@ class SampleSize:
 
 
 def plot_sample_size(
-    sizes: Sequence[SampleSize], *, source: str = "exact", title: str | None = None
+    sizes: Sequence[SampleSize],
+    *,
+    source: str = "exact",
+    title: str | None = None,
+    colours: Sequence[Any] | None = None,
 ) -> Figure:
     """P(N = m): the distribution of the number of patients a trial enrols, with its mean and 90th
     percentile marked, one colour per design or engine; ``source`` says where it comes from
@@ -450,7 +465,7 @@ def plot_sample_size(
     top = max(int(np.flatnonzero(np.asarray(s.pmf) > 0)[-1]) for s in sizes)
     width = 0.85 / k
     for j, s in enumerate(sizes):
-        colour = COLOURS[j % len(COLOURS)]
+        colour = _colour(colours, j)
         pmf = np.asarray(s.pmf, dtype=float)
         m = np.arange(pmf.size)
         mean = float(m @ pmf)

@@ -11,6 +11,7 @@ parameter the sweep varies (e.g. the maximum sample size N).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,27 @@ def _truth(study: Study):
     )
 
 
+SHADES = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys")
+"""Colour maps of the designs when a design has several arms (say, three sample sizes)."""
+
+
+def arm_colours(arms: Sequence[Arm]) -> list[Any] | None:
+    """One colour per arm: a colour family per design, lighter to darker along its arms, when some
+    design has several arms (a sweep over N); None (the figures' palette) otherwise."""
+    from matplotlib import colormaps
+
+    names = list(dict.fromkeys(a.design["name"] for a in arms))
+    if len(names) == len(arms):
+        return None
+    out = []
+    for a in arms:
+        same = [b for b in arms if b.design["name"] == a.design["name"]]
+        k, n = same.index(a), len(same)
+        shade = 0.7 if n == 1 else 0.45 + 0.45 * k / (n - 1)
+        out.append(colormaps[SHADES[names.index(a.design["name"]) % len(SHADES)]](shade))
+    return out
+
+
 def _prefix(report: Report, study: Study) -> str:
     return "" if len(report.studies) == 1 else f"{study.name}-"
 
@@ -90,7 +112,14 @@ def study_figures(report: Report, study: Study) -> list[ReportFigure]:
             )
             for a in study.arms
         ]
-        fig = plot_comparison(study.labels, study.dose_axis, arms, truth=truth, title=_wrap(study.title))
+        fig = plot_comparison(
+            study.labels,
+            study.dose_axis,
+            arms,
+            truth=truth,
+            title=_wrap(study.title),
+            colours=arm_colours(study.arms),
+        )
         caption = (
             f"{study.name}: the designs side by side: trials selecting each dose as the MTD (top) and "
             f"mean patients and DLTs per dose (bottom){target}."
@@ -150,11 +179,12 @@ def _event_figures(study: Study, stem: str) -> list[ReportFigure]:
 
     out = []
     for event in study.event_names:
-        burdens = []
+        burdens, with_event = [], []
         for a in study.arms:
             ev = a.events.get(event)
             if ev is None:
                 continue
+            with_event.append(a)
             mean = np.asarray(ev["mean_per_dose"], dtype=float)
             b = EventBurden(a.label, mean, float(ev["mean_total"]))
             if ev.get("se_per_dose") is not None:
@@ -176,6 +206,7 @@ def _event_figures(study: Study, stem: str) -> list[ReportFigure]:
             burdens,
             truth=_truth(study),
             title=_wrap(f"{study.name}: expected patients with {event} per trial"),
+            colours=arm_colours(with_event),
         )
         caption = f"{study.name}: expected number of patients with {event} per trial, by dose and in total."
         out.append(ReportFigure(f"{stem}{_safe(event.replace(' ', '_'))}", caption, fig))
@@ -187,13 +218,17 @@ def _sample_size(study: Study, stem: str) -> ReportFigure | None:
 
     exact = [a for a in study.arms if a.engine == "exact"]
     arms = exact or study.arms
-    sizes = [SampleSize(a.label, pmf) for a in arms if (pmf := sample_size_pmf(a)) is not None]
-    if not sizes:
+    pmfs = [(a, pmf) for a in arms if (pmf := sample_size_pmf(a)) is not None]
+    if not pmfs:
         return None
+    sizes = [SampleSize(a.label, pmf) for a, pmf in pmfs]
     source = "exact" if exact else "simulated"
     where = "exact engine" if exact else "simulated trials"
     fig = plot_sample_size(
-        sizes, source=source, title=_wrap(f"{study.name}: distribution of the sample size ({where})")
+        sizes,
+        source=source,
+        title=_wrap(f"{study.name}: distribution of the sample size ({where})"),
+        colours=arm_colours([a for a, _ in pmfs]),
     )
     caption = f"{study.name}: distribution of the number of patients per trial, from the {where}."
     return ReportFigure(f"{stem}sample_size", caption, fig)
