@@ -29,7 +29,8 @@ def _footnote(study: Study, version: str) -> str:
     parts = []
     if exact:
         which = "all" if len(exact) == len(study.arms) else ", ".join(exact)
-        parts.append(f"exact ({which}): every cohort outcome enumerated, no simulation error")
+        which = "" if exact == ["exact"] else f" ({which})"
+        parts.append(f"exact{which}: every cohort outcome enumerated, no simulation error")
     for a in study.arms:
         if a.n_trials:
             words = None if a.label == a.engine_text else a.engine_text
