@@ -159,3 +159,46 @@ def test_every_design_parameter_error_names_its_key(design, param):
     with pytest.raises(SpecError) as err:
         make_design(DesignSpec(design, ((param.name, bad_value(param)),), target=0.25), 6)
     assert err.value.key == f"design.{param.name}", str(err.value)
+
+
+@pytest.mark.parametrize("option", ["--deescalate", "--expand-top"])
+def test_an_option_the_design_fixes_is_refused_naming_it(capsys, option):
+    args = ["simulate", "--design", "nct05727722", "--p-tox", "0.1,0.2,0.3,0.4", "--p-grade2", "0,0,0,0"]
+    with pytest.raises(SystemExit) as stop:
+        main([*args, option])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"doseesc: error: {option} cannot be set: the design always has it (true); leave it out\n"
+    )
+
+
+def test_a_scenario_setting_a_fixed_option_is_refused(tmp_path: Path, capsys):
+    path = tmp_path / "nct_window.toml"
+    path.write_text(
+        SCENARIO.format(window="").replace('name = "nct05727722"', 'name = "nct05727722"\ndeescalate = true')
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "design.deescalate: cannot be set" in err
+
+
+@pytest.mark.parametrize(("extra", "window"), [((), 60.0), (("--window-days", "28"), 28.0)])
+def test_the_command_line_runs_the_design_window(capsys, extra, window):
+    args = ["simulate", "--design", "nct05727722", "--p-tox", "0,0,0,0", "--p-grade2", "0,0,0,0"]
+    args += ["--engine", "events", "--accrual-per-month", "30", "--accrual", "regular", "--trials", "20"]
+    assert main([*args, "--seed", "1", *extra, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["conduct"]["window_days"] == window
+    assert out["duration_days"]["mean"] == pytest.approx(certain_duration(window), rel=1e-12)
+
+
+def test_simon_literal_is_a_named_option_of_designs_2_to_4(capsys):
+    args = ["simulate", "--design", "atd3", "--p-tox", "0,0,1,1,1", "--p-grade2", "0,0,0,0,0", "--json"]
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*args, "--simon-literal"]) == 0
+    literal = json.loads(capsys.readouterr().out)
+    assert default["p_select"] == literal["p_select"] == [0, 1, 0, 0, 0]
+    assert default["mean_n"] == [1, 3, 3, 0, 0] and literal["mean_n"] == [1, 0, 3, 0, 0]
+    with pytest.raises(SpecError, match="not a parameter of design atd1"):
+        make_design(DesignSpec("atd1", (("simon_literal", True),)), 5)

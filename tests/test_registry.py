@@ -42,11 +42,13 @@ def test_wrong_types_are_refused_not_coerced(value):
         registry.Param("max_n", "int", None, low=1).convert(value)
 
 
-def test_a_fixed_parameter_accepts_only_its_value():
+def test_a_fixed_parameter_cannot_be_set():
     entry = registry.design("nct05727722")
-    assert entry.build(4, {"deescalate": True}).name == "nct05727722"
-    with pytest.raises(registry.ParamError, match="always has it"):
-        entry.build(4, {"deescalate": False})
+    assert entry.build(4).deescalate and entry.build(4).expand_top
+    for value in (True, False):
+        with pytest.raises(registry.ParamError, match="cannot be set: the design always has it") as err:
+            entry.build(4, {"deescalate": value})
+        assert err.value.key == "deescalate"
 
 
 def test_unknown_designs_get_the_nearest_name():

@@ -614,7 +614,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise ValueError(f"--{conduct_given[0].replace('_', '-')} needs --engine events")
     if args.posterior and args.model is None:
         raise ValueError("--posterior needs --model halpc-bleeding")
-    conduct = make_conduct(_conduct_spec(args), regimen) if args.engine == "events" else None
+    conduct = make_conduct(_conduct_spec(args), regimen, design) if args.engine == "events" else None
     courses = None
     if args.engine == "courses":
         courses = course_options(

@@ -48,7 +48,8 @@ class Param:
     choices: tuple[str, ...] = ()
     help: str = ""
     fixed: Any = None
-    """A value the design always has: giving it is allowed, giving another is an error."""
+    """A value the design always has: listed with the design (and reported with that value), but
+    giving the parameter at all is an error, so that nobody believes it was their choice."""
     arg: str | None = None
     """The factory's keyword, when it differs from ``name`` (e.g. to avoid a clash with the command
     line's own options: BOIN's ``p_toxic`` is its ``p_tox``)."""
@@ -60,7 +61,7 @@ class Param:
     def allowed(self) -> str:
         """What the parameter accepts, in words (used in every message about it)."""
         if self.fixed is not None:
-            return f"{_show(self.fixed)}, or leave it out (the design always has it)"
+            return f"nothing (the design always has it: {_show(self.fixed)})"
         if self.kind == "bool":
             return "true or false"
         if self.choices:
@@ -83,12 +84,12 @@ class Param:
     def convert(self, value: Any, *, text: bool = False) -> Any:
         """``value`` (from TOML, or with ``text`` a command-line string) as this parameter's type,
         or :class:`ParamError` saying what is allowed."""
+        if self.fixed is not None:
+            raise ParamError(f"cannot be set: the design always has it ({_show(self.fixed)}); leave it out")
         if text and isinstance(value, str) and self.kind != "str":
             value = _from_text(value, self.kind)
         ok, out = _CONVERT[self.kind](value, self)
         if not ok:
-            raise ParamError(f"got {_show(value)}; allowed: {self.allowed()}")
-        if self.fixed is not None and out != self.fixed:
             raise ParamError(f"got {_show(value)}; allowed: {self.allowed()}")
         return out
 

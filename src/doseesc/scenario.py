@@ -161,8 +161,9 @@ class Scenario:
         check(design, model, engine, self.toxicity)
         return design, model
 
-    def build_conduct(self):
-        return None if self.conduct is None else make_conduct(self.conduct, self.regimen)
+    def build_conduct(self, design=None):
+        """The events engine's conduct; ``design`` brings its own conduct preset, if it has one."""
+        return None if self.conduct is None else make_conduct(self.conduct, self.regimen, design)
 
     def course_options(self):
         return course_options(
@@ -686,10 +687,11 @@ def _scenario_keys(message: str) -> str:
 def _dry_build(s: Scenario) -> None:
     """Build the design, model and conduct of every engine once (errors name the file)."""
     try:
+        design = None
         for engine in s.run.engines:
-            s.build(engine)
+            design, _ = s.build(engine)
         if s.conduct is not None:
-            conduct = s.build_conduct()
+            conduct = s.build_conduct(design)
             if (
                 conduct.infusions > 1
                 and conduct.interval_days * (conduct.infusions - 1) > conduct.window_days

@@ -437,7 +437,7 @@ def run_unit(unit: Unit) -> dict[str, Any]:
             trials=trials.get(engine, 1),
             seed=unit.seed,
             jobs=1,
-            conduct=s.build_conduct() if engine == "events" else None,
+            conduct=s.build_conduct(design) if engine == "events" else None,
             courses=s.course_options() if engine == "courses" else None,
             target=s.design.target_spec(),
         )

@@ -20,6 +20,13 @@ EXPAND_TOP = Param(
     "expand_top", "bool", False, help="expand the top dose to a + b patients before selecting it"
 )
 VARIANTS = (DEESCALATE, EXPAND_TOP)
+SIMON_LITERAL = Param(
+    "simon_literal",
+    "bool",
+    False,
+    help="name the dose below the one found too toxic even when it holds one patient or none (Simon et al.'s "
+    "rule read literally); by default such a dose first gets a 3+3 cohort",
+)
 
 register_design("3+3", APlusB, VARIANTS, help="the 3+3 (cohorts of 3; at most 1/6 DLTs escalates)")
 register_design("2+2", APlusB.two_plus_two, VARIANTS, help="the 2+2 A+B design (Lin & Shih 2001)")
@@ -41,7 +48,7 @@ for k in (1, 2, 3, 4):
     register_design(
         f"atd{k}",
         lambda n_doses, k=k, **options: AcceleratedTitration.simon(k, n_doses, **options),
-        VARIANTS,
+        VARIANTS if k == 1 else (*VARIANTS, SIMON_LITERAL),
         help="the 3+3 on a 40% ladder (Simon et al. 1997, design 1)"
         if k == 1
         else f"accelerated titration design {k} (Simon et al. 1997), then the 3+3",
