@@ -41,9 +41,10 @@ from typing import Any
 import numpy as np
 from scipy.special import logit
 
-from doseesc.designs.base import RUNNING, State
+from doseesc.designs.base import RUNNING
 from doseesc.designs.blrm_model import BLRMModel, BLRMPrior
-from doseesc.designs.common import CommonDesign, check_cohort_size, check_int, check_number
+from doseesc.designs.common import check_cohort_size, check_int, check_number
+from doseesc.designs.counts import CountsDesign
 
 CHOICES = ("target", "highest")
 BATCH = 4_000
@@ -51,7 +52,7 @@ BATCH = 4_000
 
 
 @dataclass(frozen=True)
-class BLRM(CommonDesign):
+class BLRM(CountsDesign):
     """BLRM with EWOC over ``n_doses`` levels (see the module docstring for every parameter)."""
 
     max_n_limit = 500
@@ -72,8 +73,6 @@ class BLRM(CommonDesign):
     min_target_prob: float = 0.5
     cohort_size: int = 3
     max_n: int | None = field(default=30, kw_only=True)
-
-    outcomes = ("dlt",)
 
     def __post_init__(self) -> None:
         if self.doses is None:
@@ -148,21 +147,6 @@ class BLRM(CommonDesign):
         given = {k: getattr(self, k) for k, v in defaults.items() if getattr(self, k) != v}
         return {"doses": list(self.doses), "cohort_size": self.cohort_size} | given | self.common_options()
 
-    @property
-    def max_cohort(self) -> int:
-        return self.cohort_size
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        per_dose = (f"{v}{j}" for j in range(self.n_doses) for v in "ny")
-        return ("dose", "n", "y", "final", *per_dose)
-
-    def per_dose(self, state: State) -> tuple[np.ndarray, np.ndarray]:
-        """``(trials, n_doses)`` cumulative patients and DLTs at every dose."""
-        n = np.stack([state[f"n{j}"] for j in range(self.n_doses)], axis=1)
-        y = np.stack([state[f"y{j}"] for j in range(self.n_doses)], axis=1)
-        return n, y
-
     def recommend(self, n: np.ndarray, y: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For per-dose counts and the dose just ``given``: the next dose (-1: none admissible) and
         its ``P(target)`` (0 where none).  Equal rows are computed once."""
@@ -187,37 +171,14 @@ class BLRM(CommonDesign):
             p_target[lo : lo + BATCH] = np.where(none, 0.0, chosen)
         return nxt[inverse.ravel()], p_target[inverse.ravel()]
 
-    def start(self) -> State:
-        state = {f: np.zeros(1, dtype=np.int64) for f in self.fields}
-        return state | {
-            "dose": np.full(1, self.start_dose),
-            "final": np.full(1, -1),
-            "selected": np.full(1, RUNNING),
-        }
-
-    def cohort(self, state: State) -> tuple[np.ndarray, np.ndarray]:
-        """Dose index and size of the next cohort of each trial."""
-        return state["dose"], np.full_like(state["dose"], self.cohort_size)
-
-    def update(self, state: State, outcome: dict[str, np.ndarray]) -> State:
-        """The state after the next cohort showed ``outcome["dlt"]`` DLTs."""
-        d = state["dose"]
-        rows = np.arange(d.shape[0])
-        n, y = self.per_dose(state)
-        n[rows, d] += self.cohort_size
-        y[rows, d] += outcome["dlt"]
-        nxt, p_target = self.recommend(n, y, d)
+    def decide(
+        self, n: np.ndarray, y: np.ndarray, given: np.ndarray, dlt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The next dose (stay where no dose is allowed: the trial stops), the selection on the data
+        so far, and the stops: no dose allowed, or enough patients and P(target) at the next dose."""
+        nxt, p_target = self.recommend(n, y, given)
         none = nxt < 0
-        dose = np.where(none, d, nxt)
+        dose = np.where(none, given, nxt)
+        rows = np.arange(given.shape[0])
         enough = ~none & (n[rows, dose] >= self.min_at_mtd) & (p_target >= self.min_target_prob)
-        selected = np.where(none, -1, np.where(enough, dose, RUNNING))
-        after = {"dose": dose, "n": n[rows, dose], "y": y[rows, dose], "final": nxt, "selected": selected}
-        return (
-            after
-            | {f"n{j}": n[:, j] for j in range(self.n_doses)}
-            | {f"y{j}": y[:, j] for j in range(self.n_doses)}
-        )
-
-    def select(self, state: State) -> np.ndarray:
-        """The MTD when ``max_n`` ends the trial: the dose the next cohort would have received."""
-        return state["final"]
+        return dose, nxt, np.where(none, -1, np.where(enough, dose, RUNNING))

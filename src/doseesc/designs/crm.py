@@ -49,8 +49,9 @@ from typing import Any
 
 import numpy as np
 
-from doseesc.designs.base import RUNNING, State
-from doseesc.designs.common import CommonDesign, check_cohort_size, check_int, check_number
+from doseesc.designs.base import RUNNING
+from doseesc.designs.common import check_cohort_size, check_int, check_number
+from doseesc.designs.counts import CountsDesign
 from doseesc.designs.crm_model import WorkingModel, empiric_skeleton, logistic_skeleton
 
 MODELS = ("empiric", "logistic")
@@ -81,7 +82,7 @@ def closest(estimates: np.ndarray, target: float, allowed: np.ndarray | None = N
 
 
 @dataclass(frozen=True)
-class CRM(CommonDesign):
+class CRM(CountsDesign):
     """The CRM over ``n_doses`` levels (see the module docstring); dfcrm's defaults.
 
     ``target``: target P(DLT), strictly between 0 and 1.  ``skeleton``: prior guesses of P(DLT),
@@ -107,8 +108,6 @@ class CRM(CommonDesign):
     safety_stop: float | None = None
     select_untried: bool = True
     max_n: int | None = field(default=30, kw_only=True)
-
-    outcomes = ("dlt",)
 
     def __post_init__(self) -> None:
         check_number("target", self.target, 0.0, 1.0, strict=True)
@@ -198,21 +197,6 @@ class CRM(CommonDesign):
             | self.common_options()
         )
 
-    @property
-    def max_cohort(self) -> int:
-        return self.cohort_size
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        per_dose = (f"{v}{j}" for j in range(self.n_doses) for v in "ny")
-        return ("dose", "n", "y", "final", *per_dose)
-
-    def per_dose(self, state: State) -> tuple[np.ndarray, np.ndarray]:
-        """``(trials, n_doses)`` cumulative patients and DLTs at every dose."""
-        n = np.stack([state[f"n{j}"] for j in range(self.n_doses)], axis=1)
-        y = np.stack([state[f"y{j}"] for j in range(self.n_doses)], axis=1)
-        return n, y
-
     def estimates(self, n: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``(trials, n_doses)`` the design's estimates of P(DLT) from per-dose counts."""
         m = self.working
@@ -238,44 +222,14 @@ class CRM(CommonDesign):
             out["unsafe"][lo : lo + BATCH] = unsafe
         return {key: v[inverse.ravel()] for key, v in out.items()}
 
-    def start(self) -> State:
-        state = {f: np.zeros(1, dtype=np.int64) for f in self.fields}
-        return state | {
-            "dose": np.full(1, self.start_dose),
-            "final": np.full(1, -1),
-            "selected": np.full(1, RUNNING),
-        }
-
-    def cohort(self, state: State) -> tuple[np.ndarray, np.ndarray]:
-        """Dose index and size of the next cohort of each trial."""
-        return state["dose"], np.full_like(state["dose"], self.cohort_size)
-
-    def update(self, state: State, outcome: dict[str, np.ndarray]) -> State:
-        """The state after the next cohort showed ``outcome["dlt"]`` DLTs (``crmsim``'s loop body)."""
-        d = state["dose"]
-        rows = np.arange(d.shape[0])
-        n, y = self.per_dose(state)
-        n[rows, d] += self.cohort_size
-        y[rows, d] += outcome["dlt"]
+    def decide(
+        self, n: np.ndarray, y: np.ndarray, given: np.ndarray, dlt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``crmsim``'s loop body: the recommended dose under the restrictions, the final selection on
+        the data so far, and the safety stop."""
         a = self.assess(n, y)
         dose = a["recommended"]
         if self.restrict:
-            toxic = outcome["dlt"] / self.cohort_size >= self.target
-            dose = np.minimum(dose, np.where(toxic, d, d + 1))
-        selected = np.where(a["unsafe"].astype(bool), -1, RUNNING)
-        after = {
-            "dose": dose,
-            "n": n[rows, dose],
-            "y": y[rows, dose],
-            "final": a["final"],
-            "selected": selected,
-        }
-        return (
-            after
-            | {f"n{j}": n[:, j] for j in range(self.n_doses)}
-            | {f"y{j}": y[:, j] for j in range(self.n_doses)}
-        )
-
-    def select(self, state: State) -> np.ndarray:
-        """The final selection, the dose named when ``max_n`` completes the trial."""
-        return state["final"]
+            toxic = dlt / self.cohort_size >= self.target
+            dose = np.minimum(dose, np.where(toxic, given, given + 1))
+        return dose, a["final"], np.where(a["unsafe"].astype(bool), -1, RUNNING)
