@@ -139,7 +139,7 @@ def test_exact_agrees_with_monte_carlo():
 
 
 def test_registry_passes_the_scenario_doses():
-    with pytest.raises(ParamError, match="needs the dose values"):
+    with pytest.raises(ParamError, match="is required by design blrm"):
         design("blrm").build(5, {})
     b = design("blrm").build(5, {"max_increase": 1.1}, doses=[0.3, 0.6, 1.2, 2.5, 5])
     assert b.doses == DOSES and b.d_ref == 1.2
@@ -158,3 +158,19 @@ def test_registry_passes_the_scenario_doses():
 def test_bad_parameters_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BLRM(5, **kwargs)
+
+
+def test_the_command_line_passes_the_doses(capsys):
+    from doseesc.cli import main
+
+    args = ["simulate", "--design", "blrm", "--p-tox", "0.05,0.1,0.2,0.3,0.5,0.7"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    assert (
+        capsys.readouterr().err
+        == "doseesc: error: --doses is required by design blrm (its rule uses the dose values)\n"
+    )
+    assert main([*args, "--doses", "1,2,4,8,16,32", "--max-increase", "1.1", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"design": "BLRM-EWOC"' in out and '"doses": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]' in out

@@ -362,6 +362,9 @@ def _rules_options(rules: argparse.ArgumentParser) -> None:
     rules.add_argument("--p-tox", type=_probabilities, metavar="P1,P2,...", help="true P(DLT) per dose")
     rules.add_argument("--p-grade2", type=_probabilities, metavar="P1,...", help="P(grade 2) per dose")
     rules.add_argument(
+        "--doses", type=_numbers, metavar="D1,D2,...", help="dose values, for designs that use them (blrm)"
+    )
+    rules.add_argument(
         "--pathways", type=_positive_int, metavar="K", help="list the pathways of the first K cohorts"
     )
     rules.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
@@ -493,10 +496,11 @@ def _rules(args: argparse.Namespace) -> int:
     from doseesc.build import make_design
     from doseesc.rules import decision_rows, pathway_rows, pathways, render
 
-    n_doses = args.n_doses or (len(args.p_tox) if args.p_tox else 6)
-    if args.p_tox is not None and len(args.p_tox) != n_doses:
-        raise ValueError(f"--p-tox has {len(args.p_tox)} values but --n-doses is {n_doses}")
-    design = make_design(_design_spec(args), n_doses)
+    n_doses = args.n_doses or (len(args.p_tox) if args.p_tox else len(args.doses) if args.doses else 6)
+    for option, given in (("--p-tox", args.p_tox), ("--doses", args.doses)):
+        if given is not None and len(given) != n_doses:
+            raise ValueError(f"{option} has {len(given)} values but there are {n_doses} doses")
+    design = make_design(_design_spec(args), n_doses, args.doses)
     if args.pathways is None:
         header, rows = decision_rows(design, getattr(design, "max_n", None))
     else:
@@ -574,7 +578,8 @@ def _settings(args: argparse.Namespace) -> tuple[TableSpec | LatentSpec | HalpcS
         return LatentSpec(alpha, sd_p, sd_c, tuple(k)), doses, regimen
     g2 = None if args.p_grade2 is None else tuple(args.p_grade2)
     g4 = None if args.p_grade4 is None else tuple(args.p_grade4)
-    return TableSpec(tuple(args.p_tox), g2, g4), DoseSpec(), regimen
+    doses = DoseSpec() if args.doses is None else DoseSpec(values=tuple(args.doses))
+    return TableSpec(tuple(args.p_tox), g2, g4), doses, regimen
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -592,7 +597,7 @@ def _simulate(args: argparse.Namespace) -> int:
     tox, doses, regimen = _settings(args)
     model = make_model(tox, doses, regimen, engine=args.engine)
     spec = _design_spec(args)
-    design = make_design(spec, model.n_doses)
+    design = make_design(spec, model.n_doses, doses.array())
     check(design, model, args.engine, tox)
     if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
         raise ValueError("--courses and --intrapatient need --engine courses")

@@ -249,8 +249,7 @@ class DesignEntry:
         if self.takes_doses:
             if doses is None:
                 raise ParamError(
-                    f"design {self.name} needs the dose values: give them (--doses, or [doses] values)",
-                    "doses",
+                    f"is required by design {self.name} (its rule uses the dose values)", "doses"
                 )
             kwargs["doses"] = tuple(float(d) for d in doses)
         return self.factory(n_doses, **kwargs)
