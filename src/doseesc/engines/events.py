@@ -1,17 +1,17 @@
 """Discrete-event simulation of trial conduct in calendar time, with simpy.
 
-One trial is a :class:`simpy.Environment` whose events are: a patient becoming eligible at the end
-of screening, a dosed patient's outcome (DLT, end of the window, or death or transplant first), the
-end of a sentinel's stagger period and the end of a safety review.  The design is consulted only
-through its tabulated rule (:func:`doseesc.designs.compile_design`): the current table id gives the
-dose and size of the open cohort, and ``table.next[id, code]`` the next id once the cohort showed
-the outcome ``code`` (its DLT count; see below).  The conduct options and their sources are in
-:class:`doseesc.conduct.Conduct`.
+One trial is a :class:`simpy.Environment` whose events are: a wake-up when a slot is open and the
+next patient passes screening, a dosed patient's outcome (DLT, end of the window, or death or
+transplant first), the end of a sentinel's stagger period and the end of a safety review.  The
+design is consulted only through its tabulated rule (:func:`doseesc.designs.compile_design`): the
+current table id gives the dose and size of the open cohort, and ``table.next[id, code]`` the next
+id once the cohort showed the outcome ``code`` (its DLT count; see below).  The conduct options and
+their sources are in :class:`doseesc.conduct.Conduct`.
 
 What each patient will do is drawn when it can first be known, so that one event per patient and
 stage is enough.  Arrivals are no events at all (:mod:`doseesc.engines.accrual`): the trial meets
-the patients who passed screening, in that order, only when it has a slot for them (one wake-up event
-when a slot is open and nobody is waiting), and with Poisson accrual it draws only the patients it
+the patients who passed screening, in that order, only when it has a slot for them, and with Poisson
+accrual it draws only the patients it
 doses, counting the others (lost, still waiting, failed or in screening at the end) in bulk by the
 memorylessness of Poisson arrivals; so a trial costs the same at any accrual rate.  A trial's patient
 probabilities are read once, at its start, from the model's table for its kind (a posterior draw,
@@ -41,7 +41,9 @@ Each patient receives the regimen once (one course); designs that read later cou
 toxicity is counted at the end of the patient's window (the worst grade over the window).
 
 Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`; block ``b`` draws only from
-child ``b`` of ``SeedSequence(seed)``, its trials one after the other.  A worker's task is a run of
+child ``b`` of ``SeedSequence(seed)`` (its trials one after the other) and from that child's own
+first child (the trials' kinds).  The first trial of a run keeps its event log and so draws every
+arrival (:class:`~doseesc.engines.accrual.ArrivalList`), the others do not.  A worker's task is a run of
 whole blocks, so the result is bit-identical whatever the number of worker processes.
 """
 
