@@ -78,8 +78,13 @@ def design_sentences(designs: Sequence[dict[str, Any]], n_doses: int) -> str:
     return text
 
 
-def boundaries(design: dict[str, Any], n_doses: int) -> Boundaries | None:
-    """The design's boundary table, when its rule has one (built as the engines build the design)."""
+def boundaries(
+    design: dict[str, Any], n_doses: int, doses: Sequence[float] | None = None
+) -> Boundaries | None:
+    """The design's boundary table, when its rule has one (built as the engines build the design,
+    with the dose values ``doses`` for designs that use them)."""
+    import numpy as np
+
     from doseesc import registry
     from doseesc.build import DesignSpec, make_design
     from doseesc.rules import decision_rows
@@ -88,7 +93,8 @@ def boundaries(design: dict[str, Any], n_doses: int) -> Boundaries | None:
     params = tuple(
         (p.name, design[p.name]) for p in entry.params if design.get(p.name) is not None and p.fixed is None
     )
-    built = make_design(DesignSpec(design["name"], params, design.get("target")), n_doses)
+    values = None if doses is None else np.asarray(doses, dtype=float)
+    built = make_design(DesignSpec(design["name"], params, design.get("target")), n_doses, values)
     if not hasattr(built, "boundaries"):
         return None
     header, rows = decision_rows(built, getattr(built, "max_n", None))

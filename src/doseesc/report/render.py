@@ -195,8 +195,9 @@ def _boundary_tables(report: Report) -> list[Boundaries]:
         name, kept = arm.design["name"], largest.get(arm.design["name"])
         if kept is None or (arm.design.get("max_n") or 0) > (kept.get("max_n") or 0):
             largest[name] = arm.design
-    n_doses = len(report.studies[0].labels)
-    return [t for d in largest.values() if (t := boundaries(d, n_doses)) is not None]
+    tox = report.studies[0].toxicity
+    n_doses, doses = len(tox["dose_labels"]), tox.get("dose_values")
+    return [t for d in largest.values() if (t := boundaries(d, n_doses, doses)) is not None]
 
 
 def _tex(text: str) -> str:
