@@ -103,14 +103,15 @@ def test_run_report_renders_tables_and_every_figure(browser, tmp_path):
 
 
 def test_compare_report_renders(browser, tmp_path):
-    names = ("halpc_designs_3p3", "halpc_designs_boin", "halpc_designs_i3p3")
+    names = ("textbook_3p3", "textbook_3p3_deescalate", "textbook_boin")
     files = [str(ROOT / "scenarios" / f"{n}.toml") for n in names]
     out = tmp_path / "C"
-    assert main(["compare", *files, "--trials", "300", "--out", str(out)]) == 0
-    (html,) = build_report(out, "html")
+    assert main(["compare", *files, "--engine", "exact", "--out", str(out)]) == 0
+    (html,) = build_report(out, "html", target=0.3)
     r = _check(browser, html, tmp_path)
-    assert r["images"] >= 4 and r["broken"] == 0 and r["words"] == 3
-    assert r["tables"] >= 2 and r["ink"] > 0.05
+    # comparison, dose-toxicity, sample size; BOIN's boundaries and the two tables of the three designs
+    assert r["images"] == 3 and r["broken"] == 0 and r["words"] == 3
+    assert r["tables"] == 3 and r["bold"] == 1 + 3 * 3 and r["ink"] > 0.05
 
 
 def test_sweep_report_of_three_named_scenarios_and_two_designs_renders(browser, tmp_path):
