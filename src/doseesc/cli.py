@@ -6,9 +6,11 @@ Commands: ``simulate`` (a design under a toxicity model given as options), ``rul
 (check scenario files without running them), ``compare`` (scenarios side by side), ``sweep`` (a
 grid of settings) and ``report`` (a results folder as a protocol's operating-characteristics
 section).  Only the chosen command's options are built and heavy libraries are imported where
-they are used, so ``doseesc --version`` answers without importing numpy or matplotlib.  Errors in the arguments or in a scenario file end with exit status 2
-and one line on stderr naming the option or the file and key, and what is allowed; an interrupted
-run (Ctrl-C) ends with status 130 and one line, leaving its output folder as it was.
+they are used, so ``doseesc --version`` answers without importing numpy or matplotlib.
+
+Errors in the arguments or in a scenario file end with exit status 2 and one line on stderr naming
+the option or the file and key, and what is allowed; an interrupted run (Ctrl-C) ends with status
+130 and one line, leaving its output folder as it was.
 """
 
 from __future__ import annotations
