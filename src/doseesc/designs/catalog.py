@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from doseesc.designs.aplusb import APlusB
-from doseesc.designs.blrm import BLRM
-from doseesc.designs.boin import BOIN
-from doseesc.designs.crm import CRM
-from doseesc.designs.interval import MTPI2, I3plus3, Keyboard
-from doseesc.designs.titration import AcceleratedTitration
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 from doseesc.registry import Param, register_design
+
+
+def lazy(module: str, name: str, *args: Any) -> Callable[..., Any]:
+    """A factory that imports ``doseesc.designs.<module>`` when a design is first built: listing the
+    designs (``doseesc --help``, ``validate``) then loads no rule module, and none of scipy."""
+
+    def factory(n_doses: int, **options: Any) -> Any:
+        target = importlib.import_module(f"doseesc.designs.{module}")
+        for part in name.split("."):
+            target = getattr(target, part)
+        return target(*args, n_doses, **options)
+
+    factory.__name__ = f"{module}.{name}"
+    return factory
+
 
 DEESCALATE = Param(
     "deescalate",
@@ -28,12 +41,18 @@ SIMON_LITERAL = Param(
     "rule read literally); by default such a dose first gets a 3+3 cohort",
 )
 
-register_design("3+3", APlusB, VARIANTS, help="the 3+3 (cohorts of 3; at most 1/6 DLTs escalates)")
-register_design("2+2", APlusB.two_plus_two, VARIANTS, help="the 2+2 A+B design (Lin & Shih 2001)")
-register_design("4+4", APlusB.four_plus_four, VARIANTS, help="the 4+4 A+B design (Lin & Shih 2001)")
+register_design(
+    "3+3", lazy("aplusb", "APlusB"), VARIANTS, help="the 3+3 (cohorts of 3; at most 1/6 DLTs escalates)"
+)
+register_design(
+    "2+2", lazy("aplusb", "APlusB.two_plus_two"), VARIANTS, help="the 2+2 A+B design (Lin & Shih 2001)"
+)
+register_design(
+    "4+4", lazy("aplusb", "APlusB.four_plus_four"), VARIANTS, help="the 4+4 A+B design (Lin & Shih 2001)"
+)
 register_design(
     "a+b",
-    APlusB,
+    lazy("aplusb", "APlusB"),
     (
         Param("a", "int", 3, low=1, high=12, help="first cohort at a dose (patients)"),
         Param("b", "int", 3, low=1, high=12, help="expansion cohort (patients)"),
@@ -47,7 +66,7 @@ register_design(
 for k in (1, 2, 3, 4):
     register_design(
         f"atd{k}",
-        lambda n_doses, k=k, **options: AcceleratedTitration.simon(k, n_doses, **options),
+        lazy("titration", "AcceleratedTitration.simon", k),
         VARIANTS if k == 1 else (*VARIANTS, SIMON_LITERAL),
         help="the 3+3 on a 40% ladder (Simon et al. 1997, design 1)"
         if k == 1
@@ -55,9 +74,7 @@ for k in (1, 2, 3, 4):
     )
 register_design(
     "nct05727722",
-    lambda n_doses, deescalate=True, expand_top=True, **common: AcceleratedTitration.nct05727722(
-        n_doses, **common
-    ),
+    lazy("titration", "AcceleratedTitration.nct05727722"),
     tuple(Param(p.name, "bool", True, help=p.help, fixed=True) for p in VARIANTS),
     help="the NCT05727722 registry trial's hybrid: one-level single-patient titration, then the 3+3 "
     "with MTD = highest dose with <= 1 DLT in >= 6 patients",
@@ -74,7 +91,7 @@ CUTOFF_ELI = Param(
 )
 register_design(
     "boin",
-    BOIN,
+    lazy("boin", "BOIN"),
     (
         COHORT_SIZE,
         Param(
@@ -129,21 +146,21 @@ INTERVAL = (
 )
 register_design(
     "keyboard",
-    Keyboard,
+    lazy("interval", "Keyboard"),
     INTERVAL,
     takes_target=True,
     help="Keyboard (Yan, Mandrekar & Yuan 2017): strongest key against the target key",
 )
 register_design(
     "mtpi2",
-    MTPI2,
+    lazy("interval", "MTPI2"),
     INTERVAL,
     takes_target=True,
     help="mTPI-2 (Guo et al. 2017): largest unit probability mass against the equivalence interval",
 )
 register_design(
     "i3+3",
-    I3plus3,
+    lazy("interval", "I3plus3"),
     INTERVAL,
     takes_target=True,
     help="i3+3 (Liu, Wang & Ji 2020): y/n and (y - 1)/n against the equivalence interval",
@@ -151,7 +168,7 @@ register_design(
 
 register_design(
     "crm",
-    CRM,
+    lazy("crm", "CRM"),
     (
         Param(
             "skeleton",
@@ -223,7 +240,7 @@ register_design(
 
 register_design(
     "blrm",
-    BLRM,
+    lazy("blrm", "BLRM"),
     (
         Param(
             "reference_dose",
