@@ -181,8 +181,8 @@ COMMON = (
         None,
         low=1,
         high=10_000,
-        help="maximum patients per trial: the sample size N of boin (default 30) and the interval designs "
-        "(required); no limit if left out for the others",
+        help="maximum patients per trial: the sample size N of boin, crm and blrm (default 30) and of the "
+        "interval designs (required); no limit if left out for the others",
     ),
     Param(
         "stop_n_at_dose",
