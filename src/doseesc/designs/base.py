@@ -290,26 +290,30 @@ class StateIndex:
         return found[inverse.ravel()], rep[new]
 
 
-def _too_large(design: Design, n_states: int, depth: int) -> str:
+class TooManyStates(ValueError):
+    """The rule has more reachable states than the tabulation allows (the message says what to do)."""
+
+
+def _too_large(design: Design, n_states: int, depth: int, max_states: int) -> ValueError:
     """Why the rule cannot be enumerated, and what to do about it."""
     if getattr(design, "max_n", None) is None:
-        return (
+        return ValueError(
             f"{design.name} over {design.n_doses} doses: its trials need not end ({n_states:,} states after "
             f"{depth:,} cohorts); give it a max_n"
         )
-    return (
-        f"{design.name} over {design.n_doses} doses has more than {MAX_STATES:,} reachable states, too many "
+    return TooManyStates(
+        f"{design.name} over {design.n_doses} doses has more than {max_states:,} reachable states, too many "
         "for the exact engine; use the Monte Carlo engine (--engine mc), fewer doses or a smaller max_n"
     )
 
 
 @lru_cache(maxsize=64)
-def compile_design(design: Design) -> DecisionTable:
+def compile_design(design: Design, max_states: int = MAX_STATES) -> DecisionTable:
     """Tabulate ``design``'s rule, with its limits (:func:`with_limits`), over every state reachable
-    from its start."""
+    from its start; :class:`TooManyStates` beyond ``max_states`` of them."""
     for salt in range(3):
         try:
-            return _compile(design, salt)
+            return _compile(design, salt, max_states)
         except HashCollision:
             continue
     raise RuntimeError("three hash collisions in a row while compiling a design: please report this")
@@ -362,7 +366,7 @@ def expand(design: Design, index: StateIndex, rows: np.ndarray) -> tuple[np.ndar
     return table, new
 
 
-def _compile(design: Design, salt: int) -> DecisionTable:
+def _compile(design: Design, salt: int, max_states: int = MAX_STATES) -> DecisionTable:
     design = checked(design)
     fields = design.fields
     index = StateIndex(len(fields), salt)
@@ -374,8 +378,8 @@ def _compile(design: Design, salt: int) -> DecisionTable:
         table, frontier = expand(design, index, frontier)
         next_rows.append(table)
         depth += 1
-        if index.n > MAX_STATES or depth > MAX_DEPTH:
-            raise ValueError(_too_large(design, index.n, depth))
+        if index.n > max_states or depth > MAX_DEPTH:
+            raise _too_large(design, index.n, depth, max_states)
 
     n_live = index.n
     nxt = np.concatenate(next_rows, axis=0)

@@ -22,6 +22,9 @@ class CountsDesign(CommonDesign):
 
     cohort_size: int
     outcomes = ("dlt",)
+    mc_max_states = 50_000
+    """Every state costs a posterior: beyond this many, the Monte Carlo engine tabulates only the
+    states its trials reach (:mod:`doseesc.engines.reached`) instead of all of them."""
 
     @property
     def max_cohort(self) -> int:
