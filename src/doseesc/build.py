@@ -462,6 +462,13 @@ def course_options(spec: CourseSpec, design):
 
     default = bool(getattr(design, "intrapatient", False))
     intrapatient = default if spec.intrapatient is None else spec.intrapatient
+    n_doses = getattr(design, "n_doses", None)
+    if n_doses is not None and not 0 <= spec.low_level < n_doses:
+        # Patients first treated "below dose low_level + 1": beyond the ladder that is every patient.
+        raise SpecError(
+            f"<courses.low_level> = {spec.low_level}: allowed range is [0, {n_doses - 1}] "
+            f"(the ladder has {n_doses} doses; 0 counts no patients)"
+        )
     return CourseOptions(spec.courses, intrapatient, spec.on_dlt, spec.low_level)
 
 

@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import re
 import signal
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from doseesc import __version__, registry
+from doseesc import __version__, interrupts, registry
 from doseesc.scenario_errors import ScenarioWarning
 
 if TYPE_CHECKING:
@@ -336,7 +334,9 @@ def _simulate_options(sim: argparse.ArgumentParser) -> None:
         help="competing risks on: share of ACLF patients (CANONIC mortality; docs/sources.md); default off",
     )
     ev.add_argument(
-        "--transplant-share", type=float, default=0.0, help="share of disease exits that are transplants"
+        "--transplant-share",
+        type=float,
+        help="share of disease exits that are transplants (needs --aclf-fraction; default 0)",
     )
     ev.add_argument("--halt-probability", type=float, help="probability a DLT triggers a safety review")
     ev.add_argument("--halt-days", type=float, help="length of a safety review")
@@ -460,7 +460,12 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.target_band is not None and (args.target is None or len(args.target_band) != 2):
         raise ValueError("--target-band: allowed: two probabilities LO,HI with LO <= --target <= HI")
+    from doseesc.output import add_to_manifest
+
+    if args.out == "":
+        raise ValueError("--out: an empty path; allowed: a file name")
     written = build_report(args.folder, args.format, args.out, target=args.target, band=args.target_band)
+    add_to_manifest(written)  # a report beside a run's results is doseesc's, replaced with them
     extra = f" (and {len(written) - 1} figure files)" if len(written) > 1 else ""
     print(f"written: {written[0]}{extra}")
     return 0
@@ -616,6 +621,7 @@ def _simulate(args: argparse.Namespace) -> int:
             "infusions",
             "interval_days",
             "aclf_fraction",
+            "transplant_share",
             "timeline",
         )
         if getattr(args, o) is not None and o not in shared
@@ -662,34 +668,18 @@ def _conduct_spec(args: argparse.Namespace) -> ConductSpec:
         (key, getattr(args, o)) for o, key in CONDUCT_OPTIONS.items() if getattr(args, o) is not None
     )
     disease = None
+    if args.transplant_share is not None and args.aclf_fraction is None:
+        raise ValueError(
+            "--transplant-share needs --aclf-fraction: without a disease course no patient dies or has "
+            "a transplant"
+        )
     if args.aclf_fraction is not None:
-        disease = DiseaseSpec(args.aclf_fraction, args.transplant_share)
+        disease = DiseaseSpec(args.aclf_fraction, args.transplant_share or 0.0)
     return ConductSpec(tuple(args.accrual_per_month), settings=settings, disease=disease)
 
 
 # ---------------------------------------------------------------------------------------------
 # run, validate, compare
-
-
-@contextmanager
-def _interruptible() -> Iterator[None]:
-    """SIGINT and SIGTERM raise KeyboardInterrupt in this process after killing its worker processes
-    (forked workers inherit the handler and leave the interrupt to this process)."""
-    main_pid = os.getpid()
-
-    def handler(signum: int, frame: object) -> None:
-        if os.getpid() != main_pid:
-            return
-        for child in multiprocessing.active_children():
-            child.kill()
-        raise KeyboardInterrupt
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 def _stager(progress, prefix: str, engines: Sequence[str]):
@@ -707,9 +697,9 @@ def _run(args: argparse.Namespace) -> int:
     from doseesc.scenario import load, run_scenario
 
     s = load(args.scenario).with_run(trials=args.trials, seed=args.seed)
-    out = Path(args.out) if args.out else Path("results") / s.name
+    out = Path(args.out) if args.out is not None else Path("results") / s.name
     check_folder(out)
-    with _interruptible(), staged_folder(out) as tmp, Progress() as progress:
+    with staged_folder(out) as tmp, Progress() as progress:
         res = run_scenario(s, jobs=args.jobs, stage=_stager(progress, f"{s.name} ", s.run.engines))
         progress.stage(f"{s.name}: writing tables and figures")
         files = write_run(res, tmp)
@@ -755,10 +745,10 @@ def _compare(args: argparse.Namespace) -> int:
         replace(s, name=n, run=replace(s.run, engines=(args.engine or s.run.engines[0],)))
         for s, n in zip(scenarios, names, strict=True)
     ]
-    out = Path(args.out) if args.out else Path("results") / "comparison"
+    out = Path(args.out) if args.out is not None else Path("results") / "comparison"
     check_folder(out)
     results = []
-    with _interruptible(), staged_folder(out) as tmp, Progress() as progress:
+    with staged_folder(out) as tmp, Progress() as progress:
         for k, s in enumerate(scenarios):
             stage = _stager(progress, f"{s.name} ({k + 1}/{len(scenarios)}) ", s.run.engines)
             try:
@@ -797,8 +787,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     sweep = load_sweep(args.sweep).with_chunk_trials(args.chunk_trials)
     runner = dask_runner(args.dask, args.jobs) if args.dask else local_runner(args.jobs)
-    out = Path(args.out) if args.out else Path("results") / sweep.name
-    with _interruptible(), Progress() as progress:
+    if args.out == "":
+        raise ValueError("--out: an empty path; allowed: a new folder or the folder of this sweep")
+    out = Path(args.out) if args.out is not None else Path("results") / sweep.name
+    with Progress() as progress:
         outcome = run_sweep(sweep, out, runner=runner, progress=progress)
         progress.close()
     print(format_summary(outcome, sweep))
@@ -914,7 +906,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
     }
     try:
-        with warnings.catch_warnings():
+        with interrupts.handled(), warnings.catch_warnings():
             warnings.simplefilter("always", ScenarioWarning)
             shown = warnings.showwarning
 
@@ -926,18 +918,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                     shown(message, category, *where, **kw)
 
             warnings.showwarning = show
-            return commands[args.command](args)
+            if hasattr(args, "jobs"):
+                args.jobs = min(args.jobs, os.cpu_count() or 1)  # more workers than cores only wait
+            status = commands[args.command](args)
+            interrupts.check()  # an interrupt a library swallowed still ends the command as one
+            return status
     except ValueError as exc:
         render = getattr(exc, "render", None)  # doseesc.build.SpecError: settings named by key
         if render is not None:
             parser.error(render(_option if args.command in ("simulate", "rules") else str))
         parser.error(str(exc))
-    except KeyboardInterrupt:
-        print("doseesc: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(
+            f"doseesc: interrupted ({signal.Signals(signum).name}); earlier results are as they were",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    except RecursionError:
+        parser.error("the input nests too deeply; allowed: tables and lists nested a few levels")
     except BrokenPipeError:  # stdout closed early (e.g. piped into head): end quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # a path the checks above did not name: the system's reason, one line
+        where = exc.filename if exc.filename is not None else "a file"
+        parser.error(f"{where}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":

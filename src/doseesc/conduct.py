@@ -45,6 +45,20 @@ HALPC_ACLF_FRACTION = 15 / 24
 """Patients with ACLF at Day 1 in the HALPC phase II study: 15 of 24 (HALPC paper, Table 1; facts in
 docs/sources.md)."""
 
+MAX_DAYS = 3650.0
+"""Longest window, screening, halt or interval in days (ten years): longer is no phase I trial, and
+patients keep arriving meanwhile (docs/limits.md)."""
+ACCRUAL_RANGE = (1e-3, 1e4)
+"""Accrual rate per site and summed over sites, patients per month: slower than one patient in 83
+years is no trial; faster only queues patients (docs/limits.md)."""
+MAX_SCREEN_FAILURE = 0.99
+"""Highest screen-failure probability: 1 / (1 - p), the screenings per eligible patient, at most 100."""
+MAX_INFUSIONS = 1000
+"""Administrations per patient: each is an event of the calendar-time simulation."""
+MAX_ARRIVALS_PER_PERIOD = 10_000.0
+"""Bound on the expected screenings while one patient is screened, observed and any halt is served
+(accrual per day times those days): each is simulated, so this bounds the work per cohort."""
+
 ACCRUAL_PROCESSES = ("poisson", "regular")
 SCREENING_DISTRIBUTIONS = ("uniform", "fixed")
 DLT_ONSETS = ("uniform", "after_infusion", "end")
@@ -134,7 +148,8 @@ class Conduct:
         ``screening_days``: how long screening takes; ``screening`` is ``"uniform"`` (uniform on
         [0, screening_days]: the protocols give only an upper bound, e.g. HALPC "up to 7 days") or
         ``"fixed"`` (exactly ``screening_days``).  ``screen_failure``: probability a screened patient
-        is not eligible, in [0, 1).
+        is not eligible, in [0, 0.99].  The limits that keep every run finite (:data:`MAX_DAYS`,
+        :data:`ACCRUAL_RANGE` ...) are listed in docs/limits.md.
     Waiting
         A patient who passed screening waits for an open slot at the current dose, first come first
         served, for at most ``max_wait_days`` (``inf``: no limit), then is lost.
@@ -195,24 +210,23 @@ class Conduct:
         if not rates:
             raise ValueError("Conduct.accrual_per_month: allowed is one rate > 0 per site, at least one site")
         for i, r in enumerate(rates):
-            _check("Conduct", f"accrual_per_month[{i}]", float(r), 0.0, math.inf, open_low=True)
+            _check("Conduct", f"accrual_per_month[{i}]", float(r), *ACCRUAL_RANGE)
+        _check("Conduct", "accrual_per_month (summed over sites)", float(sum(rates)), *ACCRUAL_RANGE)
         object.__setattr__(self, "accrual_per_month", tuple(float(r) for r in rates))
         _check_choice("Conduct", "accrual_process", self.accrual_process, ACCRUAL_PROCESSES)
         _check_choice("Conduct", "screening", self.screening, SCREENING_DISTRIBUTIONS)
         _check_choice("Conduct", "dlt_onset", self.dlt_onset, DLT_ONSETS)
         _check_choice("Conduct", "cohort_decision", self.cohort_decision, COHORT_DECISIONS)
         for name in ("screening_days", "interval_days", "window_days", "halt_days"):
-            _check("Conduct", name, getattr(self, name), 0.0)
+            _check("Conduct", name, getattr(self, name), 0.0, MAX_DAYS)
         if not self.max_wait_days >= 0.0:
             raise ValueError(f"Conduct.max_wait_days = {self.max_wait_days!r}: allowed range is [0, inf]")
-        _check("Conduct", "screen_failure", self.screen_failure, 0.0, 1.0)
-        if self.screen_failure == 1.0:
-            raise ValueError(
-                "Conduct.screen_failure = 1.0: allowed range is [0, 1) (nobody would be eligible)"
-            )
+        _check("Conduct", "screen_failure", self.screen_failure, 0.0, MAX_SCREEN_FAILURE)
         _check("Conduct", "halt_probability", self.halt_probability, 0.0, 1.0)
         if not isinstance(self.infusions, int) or isinstance(self.infusions, bool) or self.infusions < 1:
             raise ValueError(f"Conduct.infusions = {self.infusions!r}: allowed is a whole number >= 1")
+        if self.infusions > MAX_INFUSIONS:
+            raise ValueError(f"Conduct.infusions = {self.infusions!r}: allowed range is [1, {MAX_INFUSIONS}]")
         if self.infusions > 1:
             # Every infusion falls inside the window that starts at the first.
             _check(
@@ -222,6 +236,15 @@ class Conduct:
         if self.dlt_onset == "after_infusion":
             last_infusion = (self.infusions - 1) * self.interval_days
             _check("Conduct", "onset_days", self.onset_days, 0.0, self.window_days - last_infusion)
+        period = self.screening_days + self.window_days + self.stagger_days + self.halt_days
+        arrivals = self.accrual_per_day * period / (1.0 - self.screen_failure)
+        if arrivals > MAX_ARRIVALS_PER_PERIOD:
+            raise ValueError(
+                f"Conduct.accrual_per_month = {sum(self.accrual_per_month):g}: about {arrivals:,.0f} "
+                "patients would be screened while one is screened, observed and any halt served "
+                f"({period:g} days); allowed: at most {MAX_ARRIVALS_PER_PERIOD:,.0f} (a lower accrual rate "
+                "or screen-failure probability, or shorter windows)"
+            )
 
     @property
     def accrual_per_day(self) -> float:

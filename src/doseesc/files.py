@@ -6,6 +6,11 @@ after a crash) sees the old file or the new one, never half of one.  The tempora
 like an ordinary file (mode ``0o666`` less the umask), so results stay readable by whoever could
 read files written with ``open``.  Only regular files are replaced: a mistyped path such as
 ``/dev/null`` must not become a rename over a device.
+
+Every operating-system error met while writing (a read-only folder, a parent that is a file, a name
+longer than the file system allows, a full disk, ``/proc`` ...) becomes a :class:`FileError`: one
+line naming the path the user gave and the system's reason, which the command line prints with
+exit status 2.
 """
 
 from __future__ import annotations
@@ -21,15 +26,48 @@ from typing import IO, Any
 import numpy as np
 
 
+class FileError(ValueError):
+    """A path that cannot be written, as one line: the path, then the reason."""
+
+
+def file_error(path: Path | str, exc: OSError) -> FileError:
+    """``exc`` as a :class:`FileError` about ``path`` (the path the user gave, not a temporary one)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return FileError(f"{path}: cannot write: {reason}")
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Turn an ``OSError`` raised in the block into a :class:`FileError` about ``path``."""
+    try:
+        yield
+    except FileError:
+        raise
+    except OSError as exc:
+        raise file_error(path, exc) from None
+
+
+def check_parent(path: Path) -> None:
+    """:class:`FileError` if the nearest existing ancestor of ``path`` is not a folder (a folder
+    cannot be made inside a file)."""
+    for parent in Path(path).absolute().parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise FileError(f"{path}: cannot write: {parent} is not a folder")
+            return
+
+
 def _check_replaceable(path: Path) -> None:
-    """``ValueError`` naming ``path`` if it exists and is not a regular file (a device, a folder, a
+    """:class:`FileError` naming ``path`` if it exists and is not a regular file (a device, a folder, a
     pipe ...), which a rename would destroy or fail on.  A symbolic link counts as what it points at."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
+    except OSError as exc:
+        raise file_error(path, exc) from None
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{path}: exists and is not a regular file; allowed: a new file or a regular file")
+        raise FileError(f"{path}: exists and is not a regular file; allowed: a new file or a regular file")
 
 
 @contextmanager
@@ -39,7 +77,9 @@ def atomic_file(path: Path, mode: str = "w", *, newline: str | None = None) -> I
     ``path`` is untouched."""
     path = Path(path)
     _check_replaceable(path)
-    tmp, fd = _create_beside(path)
+    check_parent(path)
+    with writing(path):
+        tmp, fd = _create_beside(path)
     try:
         text = "b" not in mode
         with os.fdopen(fd, mode, encoding="utf-8" if text else None, newline=newline) as f:
@@ -47,9 +87,11 @@ def atomic_file(path: Path, mode: str = "w", *, newline: str | None = None) -> I
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
+    except BaseException as exc:
+        with suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, FileError):
+            raise file_error(path, exc) from None
         raise
 
 
@@ -89,4 +131,4 @@ def plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["atomic_file", "plain", "write_text"]
+__all__ = ["FileError", "atomic_file", "check_parent", "file_error", "plain", "write_text", "writing"]

@@ -4,8 +4,11 @@
 sibling folder (``.NAME.tmp-*``) and only once it is complete is that folder renamed into place
 (with SIGINT and SIGTERM blocked between the two renames that replace an earlier folder).  An
 interrupted run therefore leaves the output folder as it was before, or complete, never half
-written.  A folder is only replaced if it is empty or was written by doseesc (it holds
-:data:`MARKER`), so a mistyped ``--out`` cannot wipe unrelated files.
+written.  A folder is only replaced if it is empty or everything in it was written by doseesc: its
+manifest (:data:`MARKER`) lists every file and folder in it.  A file the user added (notes, a copy
+of a figure) is foreign and the run is refused naming it, so a repeated or mistyped ``--out``
+cannot wipe what is not doseesc's.  Operating-system errors become one line
+(:class:`doseesc.files.FileError`).
 """
 
 from __future__ import annotations
@@ -25,13 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from doseesc import __version__
-from doseesc.files import atomic_file, plain, write_text
+from doseesc import __version__, interrupts
+from doseesc.files import FileError, atomic_file, check_parent, plain, write_text, writing
 from doseesc.formatting import percent
 from doseesc.results import OperatingCharacteristics, json_ready
 
 MARKER = ".doseesc"
-"""File that marks a folder written by doseesc (and so replaceable by the next run)."""
+"""The manifest of a folder written by doseesc: a first line saying so, then the name of every file
+and folder doseesc wrote into it, one per line.  Only a folder that holds nothing else is replaced."""
+_MANIFEST_HEAD = (
+    "Written by doseesc {version}. The next run with this folder as --out replaces it whole; its files:"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,18 +185,65 @@ def format_run(res) -> str:
 
 
 def check_folder(out: Path) -> None:
-    """``ValueError`` unless ``out`` can receive results: absent, an empty folder, or a folder
-    written by doseesc."""
+    """:class:`~doseesc.files.FileError` unless ``out`` can receive results: absent (in a folder
+    that can be made), an empty folder, or a folder whose manifest lists everything in it."""
     out = Path(out)
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder; allowed: a new or doseesc results folder")
-    if any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ValueError(
-            f"--out {out}: the folder holds files not written by doseesc, which a run would replace; "
-            "allowed: a new, empty or doseesc results folder"
+    if str(out) in ("", "."):
+        raise FileError(
+            "--out: an empty path or the current folder; allowed: a new or doseesc results folder"
         )
+    check_parent(out)
+    with writing(out):
+        if not out.exists() and not out.is_symlink():
+            return
+        if not out.is_dir():
+            raise FileError(
+                f"--out {out}: exists and is not a folder; allowed: a new or doseesc results folder"
+            )
+        foreign = foreign_files(out)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise FileError(
+            f"--out {out}: holds files not written by doseesc ({shown}), which a run would delete; "
+            "allowed: a new, empty or doseesc results folder (move those files out first)"
+        )
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Names of the entries of ``folder`` its manifest does not list (all of them without one)."""
+    names = sorted(p.name for p in Path(folder).iterdir())
+    return [n for n in names if n != MARKER and n not in manifest(folder)]
+
+
+def manifest(folder: Path) -> set[str]:
+    """The names ``folder``'s manifest lists (none if it has none or cannot be read)."""
+    try:
+        lines = (Path(folder) / MARKER).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    if not lines or not lines[0].startswith("Written by doseesc"):
+        return set()
+    return {line for line in lines[1:] if line and "/" not in line and line not in (".", "..")}
+
+
+def write_manifest(folder: Path, names: Sequence[str]) -> None:
+    """Write ``folder``'s manifest listing ``names`` (top-level entries: a folder covers its files)."""
+    body = "".join(f"{n}\n" for n in sorted(set(names)))
+    write_text(Path(folder) / MARKER, _MANIFEST_HEAD.format(version=__version__) + "\n" + body)
+
+
+def add_to_manifest(paths: Sequence[Path]) -> None:
+    """Record files doseesc wrote into an existing doseesc folder afterwards (a report beside the
+    results), so that the next run still finds only its own files there."""
+    by_folder: dict[Path, set[str]] = {}
+    for p in paths:
+        p = Path(p).absolute()
+        for folder in p.parents:
+            if (folder / MARKER).is_file():
+                by_folder.setdefault(folder, set()).add(p.relative_to(folder).parts[0])
+                break
+    for folder, names in by_folder.items():
+        write_manifest(folder, sorted(manifest(folder) | names))
 
 
 @contextmanager
@@ -198,16 +252,17 @@ def staged_folder(out: Path) -> Iterator[Path]:
     ``out`` as a whole; on any exception (Ctrl-C included) it is removed and ``out`` is untouched."""
     out = Path(out)
     check_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name[:64]}.tmp-", dir=out.parent))
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the results folder is not
-        write_text(
-            tmp / MARKER,
-            f"Written by doseesc {__version__}. The next run with this folder as --out replaces it whole.\n",
-        )
+        with writing(out):
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the results folder is not
         yield tmp
-        _replace(tmp, out)
+        write_manifest(tmp, [p.name for p in tmp.iterdir() if p.name != MARKER])
+        interrupts.check()  # an interrupt a library swallowed still stops the replacement
+        with writing(out):
+            _replace(tmp, out)
     except BaseException:
         with _signals_held():  # a second Ctrl-C does not leave the temporary folder half removed
             shutil.rmtree(tmp, ignore_errors=True)
@@ -242,7 +297,7 @@ def _replace(tmp: Path, out: Path) -> None:
     try:
         with _signals_held():
             if out.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name[:64]}.old-", dir=out.parent))
                 old.rmdir()
                 os.replace(out, old)
             os.replace(tmp, out)

@@ -63,6 +63,9 @@ DEFAULT_TRIALS = {"mc": 100_000, "courses": 20_000, "events": 2_000}
 SECTIONS = ("scenario", "design", "doses", "toxicity", "regimen", "population", "conduct", "courses", "run")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+MAX_NAME = 100
+"""Characters of a scenario name: it names the results folder, and file systems allow 255 bytes
+(docs/limits.md)."""
 _MODEL_KEYS = {
     "table": ("p_dlt", "p_grade2", "p_grade4"),
     "latent": ("alpha", "sigma_patient", "sigma_course", "thresholds"),
@@ -204,6 +207,10 @@ def parse(text: str, file: str = "<scenario>", *, default_name: str = "scenario"
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(file, f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(
+            file, "TOML nests too deeply; allowed: tables and lists nested a few levels"
+        ) from None
     return parse_data(data, file, default_name=default_name, text=text)
 
 
@@ -271,10 +278,12 @@ class _Reader(Reader):
         title = self.value(meta, "scenario", "title", self.string(), default="")
         description = self.value(meta, "scenario", "description", self.string(), default="")
         self.need(name)
-        if not _NAME.match(name):
+        if isinstance(name, str) and not (_NAME.match(name) and len(name) <= MAX_NAME):
+            shown = name if len(name) <= 40 else f"{name[:40]}... ({len(name)} characters)"
             self.fail(
                 "scenario.name",
-                f'"{name}" is not allowed; allowed: letters, digits and _ . + - (it names the output folder)',
+                f'"{shown}" is not allowed; allowed: 1 to {MAX_NAME} letters, digits and _ . + - '
+                "(it names the output folder)",
             )
         return name, title, description
 

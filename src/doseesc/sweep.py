@@ -18,10 +18,12 @@ rename), so an interrupted sweep resumes where it stopped, and the table is rebu
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import sys
 import tomllib
@@ -34,15 +36,19 @@ from typing import Any, TextIO
 import numpy as np
 
 from doseesc.build import SIMULATION_ENGINES
-from doseesc.files import plain, write_text
+from doseesc.files import FileError, check_parent, plain, write_text, writing
 from doseesc.scenario import Scenario, ScenarioError, parse_data
 
 DEFAULT_CHUNK_TRIALS = 20_000
+MAX_COMBINATIONS = 10_000
+"""Combinations a sweep may have: each is validated and held in memory before the first unit runs
+(docs/limits.md)."""
 SWEEP_KEYS = ("name", "description", "base", "scenarios", "seed", "chunk_trials", "exact_replaces_mc")
 STATE = "sweep-state.json"
 UNITS = "units"
 _AXIS = re.compile(r"^[a-z_]+(\.[a-z_0-9]+)+$")
-_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")
+_STATE_TMP = re.compile(r"^\." + re.escape(STATE) + r"\.[0-9a-f]{8}\.tmp$")
 
 
 class SweepError(ValueError):
@@ -108,6 +114,8 @@ def load_sweep(path: str | Path) -> Sweep:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise fail("TOML nests too deeply; allowed: tables and lists nested a few levels") from None
     unknown = sorted(set(data) - {"sweep", "axes", "scenarios"})
     if unknown:
         raise fail(f"{unknown[0]}: not a section of a sweep file; allowed: [sweep], [[scenarios]], [axes]")
@@ -119,7 +127,7 @@ def load_sweep(path: str | Path) -> Sweep:
             raise fail(f"sweep.{key}: not a key of [sweep]; allowed: {', '.join(SWEEP_KEYS)}")
     name = meta.get("name", path.stem)
     if not isinstance(name, str) or not _NAME.match(name):
-        raise fail(f"sweep.name: {name!r}; allowed: letters, digits and _ . + -")
+        raise fail(f"sweep.name: {name!r}; allowed: 1 to 100 letters, digits and _ . + -")
     description = meta.get("description", "")
     if not isinstance(description, str):
         raise fail("sweep.description: allowed: a string")
@@ -148,7 +156,19 @@ def load_sweep(path: str | Path) -> Sweep:
             raise fail(f'axes."{key}": cannot vary; the sweep seed ([sweep] seed) seeds every combination')
         if not isinstance(values, list) or not values:
             raise fail(f'axes."{key}": allowed: a non-empty list of the values the key takes')
+        odd = next((v for v in values if not _plain_value(v)), None)
+        if odd is not None:
+            raise fail(
+                f'axes."{key}": {odd!r} is a TOML {type(odd).__name__}; allowed: strings, numbers, '
+                "true/false and lists of them"
+            )
         axes.append((key, values))
+    size = len(named or files or [None]) * math.prod(len(v) for _, v in axes)
+    if size > MAX_COMBINATIONS:
+        raise fail(
+            f"axes: {size:,} combinations; allowed: at most {MAX_COMBINATIONS:,} (each is validated and "
+            "kept in memory before anything runs): split the sweep"
+        )
 
     hasher = hashlib.sha256(text.encode())
     texts: dict[Path, tuple[str, dict]] = {}
@@ -161,6 +181,8 @@ def load_sweep(path: str | Path) -> Sweep:
         hasher.update(b"\0" + f.name.encode() + b"\0" + base_text.encode())
         try:
             texts[f] = (base_text, tomllib.loads(base_text))
+        except RecursionError:
+            raise fail(f"{f}: TOML nests too deeply; allowed: tables and lists nested a few levels") from None
         except tomllib.TOMLDecodeError as exc:
             raise fail(f"{f}: TOML syntax error: {exc}") from None
     # Each source: the scenario's name on the "scenario" axis (None: its own), file and overrides.
@@ -176,7 +198,7 @@ def load_sweep(path: str | Path) -> Sweep:
     for i, (b, *picks) in enumerate(grid):
         scenario_name, f, overrides = sources[b]
         base_text, base_data = texts[f]
-        scenario_data = json.loads(json.dumps(base_data))  # a deep copy of plain TOML data
+        scenario_data = copy.deepcopy(base_data)
         params: list[tuple[str, Any]] = []
         label = [scenario_name] if scenario_name is not None and len(sources) > 1 else []
         where = f"combination {i + 1} of {len(grid)}"
@@ -299,6 +321,13 @@ def _named_scenarios(raw: Any, meta: dict, fail: Callable[[str], SweepError]) ->
                 )
         out.append(NamedScenario(name, base, tuple(overrides)))
     return out
+
+
+def _plain_value(v: Any) -> bool:
+    """A value a sweep axis may take: what JSON can record (TOML dates and times cannot be)."""
+    if isinstance(v, list):
+        return all(_plain_value(x) for x in v)
+    return isinstance(v, str | int | float | bool)
 
 
 def _flatten(table: dict, prefix: str, out: list[tuple[str, Any]]) -> None:
@@ -668,16 +697,21 @@ class SweepOutcome:
 
 
 def _prepare(sweep: Sweep, out: Path) -> int:
-    """Create or check ``out``; the seed to use (the sweep's, or the one recorded on a first run)."""
+    """Create or check ``out``; the seed to use (the sweep's, or the one recorded on a first run).
+
+    The state file is written before anything else, so a folder interrupted at any moment is either
+    one this sweep resumes (it has the state) or holds nothing but what its creation leaves (an
+    empty ``units/``, a temporary file of the state): a new folder."""
     state_path = out / STATE
+    check_parent(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder; allowed: a new or sweep results folder")
+        raise FileError(f"--out {out}: exists and is not a folder; allowed: a new or sweep results folder")
     if state_path.is_file():
         try:
             state = json.loads(state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             state = {}
-        if state.get("digest") != sweep.digest:
+        if not isinstance(state, dict) or state.get("digest") != sweep.digest:
             raise ValueError(
                 f"--out {out}: holds units of another sweep (its sweep or scenario files have changed); "
                 "allowed: the same sweep files, or a new --out folder"
@@ -693,17 +727,30 @@ def _prepare(sweep: Sweep, out: Path) -> int:
                 f"--out {out}: was run with seed {state.get('seed')}; allowed: a new --out folder"
             )
         return int(state["seed"])
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(
-            f"--out {out}: the folder holds files not written by a sweep; allowed: a new or empty folder, "
-            "or the folder of an earlier run of this sweep"
+    foreign = _foreign(out) if out.exists() else []
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise FileError(
+            f"--out {out}: the folder holds files not written by a sweep ({shown}); allowed: a new or "
+            "empty folder, or the folder of an earlier run of this sweep"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / UNITS).mkdir(exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     seed = sweep.seed if sweep.seed is not None else int(np.random.SeedSequence().entropy)
     state = {"digest": sweep.digest, "chunk_trials": sweep.chunk_trials, "seed": seed, "file": sweep.file}
     write_text(state_path, json.dumps(state, indent=1) + "\n")
+    with writing(out):
+        (out / UNITS).mkdir(exist_ok=True)
     return seed
+
+
+def _foreign(out: Path) -> list[str]:
+    """Entries of a sweep folder without a state file that its creation cannot have left."""
+    with writing(out):
+        names = sorted(p.name for p in out.iterdir())
+        units = out / UNITS
+        empty_units = units.is_dir() and not any(units.iterdir())
+    return [n for n in names if not (n == UNITS and empty_units) and not _STATE_TMP.match(n)]
 
 
 def _load_unit(path: Path, digest: str) -> dict | None:
@@ -715,6 +762,12 @@ def _load_unit(path: Path, digest: str) -> dict | None:
 
 
 Runner = Callable[[Sequence[Unit], Callable[[Unit, dict | None, BaseException | None], None]], None]
+
+
+def worker_count(jobs: int, units: int) -> int:
+    """Worker processes to start: ``jobs``, but no more than the work units or the machine's cores
+    (more would only wait; docs/limits.md)."""
+    return max(1, min(jobs, units, os.cpu_count() or 1))
 
 
 def local_runner(jobs: int) -> Runner:
@@ -730,7 +783,7 @@ def local_runner(jobs: int) -> Runner:
                 else:
                     done(u, payload, None)
             return
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=worker_count(jobs, len(units))) as pool:
             futures = {pool.submit(run_unit, u): u for u in units}
             for fut in as_completed(futures):
                 exc = fut.exception()
@@ -756,7 +809,7 @@ def dask_runner(address: str, jobs: int) -> Runner:
         cluster = None
         if address == "local":
             cluster = LocalCluster(
-                n_workers=max(jobs, 1),
+                n_workers=worker_count(jobs, len(units)),
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",

@@ -1,0 +1,109 @@
+"""SIGINT (Ctrl-C) and SIGTERM: stop at once, leave earlier results as they were, exit 130 or 143.
+
+While :func:`handled` is active, either signal kills this process's worker processes and raises
+:class:`Interrupted` in the main process.  The signal is also recorded, because a library may
+swallow the exception (one raised inside a finalizer or a callback is only printed): the code that
+commits results calls :func:`check` first, and the command line ends with the signal's status even
+if the command itself returned.
+
+Worker processes die with their parent: a forked child inherits a handler that ends it at once
+(``os._exit``: no traceback, no cleanup that could write), and on Linux asks the kernel to kill it
+when its parent dies (``PR_SET_PDEATHSIG``), so that workers of a parent killed with SIGKILL do not
+run on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+_state: dict[str, int | None] = {"signal": None}
+_forks = {"hooked": False}
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def received() -> int | None:
+    """The signal received while :func:`handled` was active (the first), or None."""
+    return _state["signal"]
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a signal was received, even if its exception was swallowed."""
+    signum = _state["signal"]
+    if signum is not None:
+        raise Interrupted(signum)
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in this process after killing its workers."""
+    main_pid = os.getpid()
+    _state["signal"] = None
+    _hook_forks(main_pid)
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != main_pid:
+            os._exit(128 + signum)  # a worker: the parent reports, and nothing of ours is half-written
+        if _state["signal"] is None:
+            _state["signal"] = signum
+        for child in multiprocessing.active_children():
+            child.kill()
+        raise Interrupted(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        # An interrupt raised inside a finalizer cannot propagate; it is recorded, not printed.
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            hook(info)
+
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _hook_forks(main_pid: int) -> None:
+    """Make every child forked from now on die with this process (Linux; elsewhere the handler
+    above still ends workers on SIGINT and SIGTERM)."""
+    if _forks["hooked"] or not sys.platform.startswith("linux"):
+        return
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+
+    parent = {"pid": main_pid}
+
+    def before() -> None:
+        parent["pid"] = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent["pid"]:  # the parent died before the request was made
+            os._exit(128 + signal.SIGKILL)
+
+    os.register_at_fork(before=before, after_in_child=in_child)
+    _forks["hooked"] = True
+
+
+__all__ = ["Interrupted", "check", "handled", "received"]
