@@ -361,9 +361,9 @@ def test_json_and_log_of_one_trial(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"accrual_per_month": 0.0}, r"accrual_per_month\[0\] = 0.0: allowed range is \(0, inf\)"),
-        ({"window_days": -1.0}, r"window_days = -1.0: allowed range is \[0, inf\)"),
-        ({"screen_failure": 1.0}, r"screen_failure = 1.0: allowed range is \[0, 1\)"),
+        ({"accrual_per_month": 0.0}, r"accrual_per_month\[0\] = 0.0: allowed range is \[0.001, 10000\]"),
+        ({"window_days": -1.0}, r"window_days = -1.0: allowed range is \[0, 3650\]"),
+        ({"screen_failure": 1.0}, r"screen_failure = 1.0: allowed range is \[0, 0.99\]"),
         ({"stagger_days": 30.0}, r"stagger_days = 30.0: allowed range is \[0, 28\]"),
         ({"infusions": 0}, r"infusions = 0: allowed is a whole number >= 1"),
         ({"infusions": 3, "interval_days": 20.0}, r"interval_days = 20.0: allowed range is \[0, 14\]"),

@@ -240,10 +240,11 @@ class _Trial:
         if not self.open_slots or now < self.halt_until:
             return
         accrual, max_wait = self.accrual, self.s.max_wait
+        if max_wait < math.inf:
+            # Patients are met in the order they passed screening: none after these is lost yet.
+            self.lost += accrual.skip_before(now - max_wait, self._lose)
         dosed = False
         while self.open_slots and (self.gate_open or self.sentinel < 0):
-            if max_wait < math.inf:
-                self.lost += accrual.skip_before(now - max_wait, self._lose)
             ready = accrual.peek()
             if ready > now and ready > reached:
                 if ready < self.wake_at:
