@@ -13,6 +13,7 @@ names the option, ``--p-grade2``).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from doseesc import registry
-from doseesc.conduct import CANONIC_ACLF, CANONIC_AD, Conduct, DiseaseCourse
+from doseesc.conduct import CANONIC_ACLF, CANONIC_AD, MAX_INFUSIONS, Conduct, DiseaseCourse
 from doseesc.formatting import percent
 from doseesc.metrics import Target
 from doseesc.models.graded import GradedTable, LatentToxicity
@@ -325,6 +326,10 @@ def make_model(
 ):
     """The toxicity model ``tox`` over ``doses`` for ``engine`` (a table becomes a
     :class:`~doseesc.models.graded.GradedTable` for the course engine, or with grade-4 values)."""
+    most = max(regimen.per_level(1 if doses.n is None else doses.n))
+    if most > MAX_INFUSIONS:
+        # The mechanism models compute each administration's effect: work and memory grow with them.
+        raise SpecError(f"<regimen.infusions> = {most}: allowed range is [1, {MAX_INFUSIONS}]")
     if isinstance(tox, TableSpec):
         k = len(tox.p_dlt)
         _same_length("toxicity.p_grade2", tox.p_grade2, k)
@@ -497,6 +502,59 @@ def exact_inputs(model) -> tuple[np.ndarray, np.ndarray | None]:
     return model.mean_probabilities(), g2
 
 
+SEED_BYTES = 450
+"""Memory per block of trials before the first trial runs: its ``SeedSequence`` child (measured with
+tracemalloc, numpy 2)."""
+TRIAL_BYTES = {"events": 600, "records": 150}
+"""Peak memory per simulated trial that an engine keeps (the events engine's per-trial durations and
+counts; per-trial records of mc), measured with tracemalloc over 10^4-10^5 trials."""
+
+
+def memory_needed(engine: str, trials: int, *, records: bool = False) -> int:
+    """Bytes ``engine`` allocates for ``trials`` trials beyond what any run needs (an estimate)."""
+    from doseesc.engines import events, montecarlo
+
+    block = events.BLOCK_TRIALS if engine == "events" else montecarlo.BLOCK_TRIALS
+    per_trial = TRIAL_BYTES["events"] if engine == "events" else 0
+    if records:
+        per_trial = max(per_trial, TRIAL_BYTES["records"])
+    return -(-trials // block) * SEED_BYTES + trials * per_trial
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; else physical memory;
+    None if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(engine: str, trials: int, *, records: bool = False) -> None:
+    """:class:`SpecError` naming the trials, with the estimate, when ``engine`` would need more
+    memory than the machine has available (refused before anything is allocated)."""
+    need = memory_needed(engine, trials, records=records)
+    have = available_memory()
+    if have is None or need <= have:
+        return
+    most = max(1, int(trials * have / need))
+    raise SpecError(
+        f"<run.trials> = {trials:,}: the {engine} engine would need about {_gigabytes(need)} of memory and "
+        f"{_gigabytes(have)} is available; allowed: at most about {most:,} trials on this machine"
+    )
+
+
+def _gigabytes(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB"
+
+
 def run_engine(
     engine: str,
     design,
@@ -519,6 +577,8 @@ def run_engine(
     every design the same simulated patients (mc; ignored by the other engines)."""
     from doseesc.engines import exact, run_events, simulate, simulate_courses
 
+    if engine in SIMULATION_ENGINES:
+        check_memory(engine, trials, records=records)
     if records and engine not in ("mc", "events"):
         raise SpecError(f"<run.records> per-trial records come from the mc and events engines, not {engine}")
     if engine == "exact":

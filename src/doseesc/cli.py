@@ -74,6 +74,15 @@ def _option(key: str) -> str:
     return _OPTIONS.get(base, "--" + base.rsplit(".", 1)[-1].replace("_", "-"))
 
 
+def _conduct_options(message: str) -> str:
+    """Name the fields of the conduct (``Conduct.window_days[0]``) by their options (``--window-days``)."""
+    return re.sub(
+        r"\b(?:Conduct|DiseaseCourse)\.(\w+)(?:\[\d+\])?",
+        lambda m: "--" + m.group(1).replace("_", "-"),
+        message,
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: ``doseesc: error: ...``."""
 
@@ -927,7 +936,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         render = getattr(exc, "render", None)  # doseesc.build.SpecError: settings named by key
         if render is not None:
             parser.error(render(_option if args.command in ("simulate", "rules") else str))
-        parser.error(str(exc))
+        parser.error(_conduct_options(str(exc)) if args.command == "simulate" else str(exc))
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         print(

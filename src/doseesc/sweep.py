@@ -156,11 +156,12 @@ def load_sweep(path: str | Path) -> Sweep:
             raise fail(f'axes."{key}": cannot vary; the sweep seed ([sweep] seed) seeds every combination')
         if not isinstance(values, list) or not values:
             raise fail(f'axes."{key}": allowed: a non-empty list of the values the key takes')
-        odd = next((v for v in values if not _plain_value(v)), None)
+        odd = _odd_value(values)
         if odd is not None:
+            kind = {"date": "date", "datetime": "date-time", "time": "time"}.get(type(odd).__name__, "table")
             raise fail(
-                f'axes."{key}": {odd!r} is a TOML {type(odd).__name__}; allowed: strings, numbers, '
-                "true/false and lists of them"
+                f'axes."{key}": {odd} is a TOML {kind}; allowed: strings, numbers, true/false and lists '
+                "of them"
             )
         axes.append((key, values))
     size = len(named or files or [None]) * math.prod(len(v) for _, v in axes)
@@ -323,11 +324,12 @@ def _named_scenarios(raw: Any, meta: dict, fail: Callable[[str], SweepError]) ->
     return out
 
 
-def _plain_value(v: Any) -> bool:
-    """A value a sweep axis may take: what JSON can record (TOML dates and times cannot be)."""
+def _odd_value(v: Any) -> Any:
+    """The first value in ``v`` (a list, searched depth first) that a sweep axis may not take: what
+    JSON cannot record (TOML dates and times, inline tables); None if there is none."""
     if isinstance(v, list):
-        return all(_plain_value(x) for x in v)
-    return isinstance(v, str | int | float | bool)
+        return next((odd for x in v if (odd := _odd_value(x)) is not None), None)
+    return None if isinstance(v, str | int | float | bool) else v
 
 
 def _flatten(table: dict, prefix: str, out: list[tuple[str, Any]]) -> None:
