@@ -555,12 +555,15 @@ def _run_options(p: argparse.ArgumentParser, *, compare: bool = False) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from doseesc.files import check_output_file
     from doseesc.models.halpc import PRIORS, calibrate_halpc, format_calibration
     from doseesc.plots import write_figure
     from doseesc.plots.calibration import plot_calibration
 
+    if args.plot is not None:
+        check_output_file(args.plot)
     cals = [calibrate_halpc(prior) for prior in PRIORS]
-    if args.plot:
+    if args.plot is not None:
         write_figure(plot_calibration(cals), Path(args.plot))
     if args.json:
         print(json.dumps([c.to_dict() for c in cals], allow_nan=False))
@@ -611,8 +614,11 @@ def _simulate(args: argparse.Namespace) -> int:
         make_model,
         run_engine,
     )
+    from doseesc.files import check_output_file
     from doseesc.output import format_result
 
+    if args.timeline is not None:
+        check_output_file(args.timeline)
     tox, doses, regimen = _settings(args)
     model = make_model(tox, doses, regimen, engine=args.engine)
     spec = _design_spec(args)
@@ -656,7 +662,7 @@ def _simulate(args: argparse.Namespace) -> int:
         courses=courses,
         target=spec.target_spec(),
     )
-    if args.engine == "events" and args.timeline:
+    if args.engine == "events" and args.timeline is not None:
         from doseesc.plots import write_figure
         from doseesc.plots.timeline import timeline
 

@@ -57,6 +57,20 @@ def check_parent(path: Path) -> None:
             return
 
 
+def check_output_file(path: Path | str) -> None:
+    """:class:`FileError` unless a file can be written at ``path``: a new or regular file in an
+    existing folder.  Checked before the work whose result it receives, so a mistyped path costs
+    nothing."""
+    path = Path(path)
+    if str(path) in ("", "."):
+        raise FileError(f"{str(path)!r}: not a file name; allowed: a path such as figure.png")
+    _check_replaceable(path)
+    check_parent(path)
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise FileError(f"{path}: cannot write: the folder {folder} does not exist")
+
+
 def _check_replaceable(path: Path) -> None:
     """:class:`FileError` naming ``path`` if it exists and is not a regular file (a device, a folder, a
     pipe ...), which a rename would destroy or fail on.  A symbolic link counts as what it points at."""
@@ -131,4 +145,13 @@ def plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["FileError", "atomic_file", "check_parent", "file_error", "plain", "write_text", "writing"]
+__all__ = [
+    "FileError",
+    "atomic_file",
+    "check_output_file",
+    "check_parent",
+    "file_error",
+    "plain",
+    "write_text",
+    "writing",
+]
