@@ -216,7 +216,7 @@ def test_events_engine_from_the_command_line_writes_a_timeline(capsys, tmp_path)
     ("args", "words"),
     [
         (["--engine", "events"], "--accrual-per-month"),
-        (["--engine", "events", "--accrual-per-month", "2", "--stagger-days", "40"], "stagger_days"),
+        (["--engine", "events", "--accrual-per-month", "2", "--stagger-days", "40"], "--stagger-days"),
         (["--stagger-days", "4"], "--engine events"),
     ],
 )

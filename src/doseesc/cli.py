@@ -945,10 +945,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(_conduct_options(str(exc)) if args.command == "simulate" else str(exc))
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(
-            f"doseesc: interrupted ({signal.Signals(signum).name}); earlier results are as they were",
-            file=sys.stderr,
+        written = interrupts.written()
+        kept = (
+            "the new results were complete and are written" if written else "earlier results are as they were"
         )
+        print(f"doseesc: interrupted ({signal.Signals(signum).name}); {kept}", file=sys.stderr)
         return 128 + signum
     except RecursionError:
         parser.error("the input nests too deeply; allowed: tables and lists nested a few levels")

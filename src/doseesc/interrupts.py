@@ -25,7 +25,7 @@ from contextlib import contextmanager
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
-_state: dict[str, int | None] = {"signal": None}
+_state: dict[str, int | None] = {"signal": None, "written": None}
 _forks = {"hooked": False}
 
 
@@ -42,6 +42,17 @@ def received() -> int | None:
     return _state["signal"]
 
 
+def note_written() -> None:
+    """Record that this command's results are in place (signals held), so that an interrupt from
+    now on is not reported as leaving the earlier results."""
+    _state["written"] = 1
+
+
+def written() -> bool:
+    """Whether :func:`note_written` was called while :func:`handled` was active."""
+    return bool(_state["written"])
+
+
 def check() -> None:
     """Raise :class:`Interrupted` if a signal was received, even if its exception was swallowed."""
     signum = _state["signal"]
@@ -53,7 +64,7 @@ def check() -> None:
 def handled() -> Iterator[None]:
     """SIGINT and SIGTERM raise :class:`Interrupted` in this process after killing its workers."""
     main_pid = os.getpid()
-    _state["signal"] = None
+    _state["signal"] = _state["written"] = None
     _hook_forks(main_pid)
 
     def handler(signum: int, frame: object) -> None:
@@ -106,4 +117,4 @@ def _hook_forks(main_pid: int) -> None:
     _forks["hooked"] = True
 
 
-__all__ = ["Interrupted", "check", "handled", "received"]
+__all__ = ["Interrupted", "check", "handled", "note_written", "received", "written"]

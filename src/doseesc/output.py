@@ -301,6 +301,7 @@ def _replace(tmp: Path, out: Path) -> None:
                 old.rmdir()
                 os.replace(out, old)
             os.replace(tmp, out)
+            interrupts.note_written()
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
