@@ -68,6 +68,23 @@ class _Tally:
         return self
 
 
+GROUP_BLOCKS = 4
+"""Blocks simulated together, their arrays side by side: few enough for the processor's cache."""
+
+
+def _compaction_steps() -> frozenset[int]:
+    """Steps after which finished trials leave the arrays: every step at first, then about every
+    quarter more steps.  Fixed in advance, so that what a block draws does not depend on the blocks
+    simulated beside it."""
+    steps, s = set(), 2
+    while s < 1 << 16:
+        steps.add(s)
+        s = max(s + 1, s * 5 // 4)
+    return frozenset(steps)
+
+
+_COMPACT_AFTER = _compaction_steps()
+
 LOOKUP_ENTRIES = 1 << 22
 """Most entries of a run's look-up table of cohort outcomes by (row, uniform bin)."""
 
@@ -226,21 +243,24 @@ def _run_chunk(
     ``region`` (per dose: 0 below, 1 at, 2 above the acceptable doses) asks for the per-trial
     patient split; ``records`` for per-trial records; ``common`` for common random numbers.
 
-    Blocks draw only from their own generators, so they are simulated one after the other, which
-    keeps the working arrays in the processor's cache; the result is that of the chunk at once."""
+    Blocks draw only from their own generators, so they are simulated a few at a time
+    (:data:`GROUP_BLOCKS`), which keeps the working arrays in the processor's cache."""
     plan = _Plan.of(table, model, region, common)
-    return _sum(_run_block(plan, model, records, seq, count) for seq, count in blocks)
+    return _sum(
+        _run_blocks(plan, model, records, blocks[i : i + GROUP_BLOCKS])
+        for i in range(0, len(blocks), GROUP_BLOCKS)
+    )
 
 
-def _run_block(
-    plan: _Plan, model: ToxicityModel, records: bool, seed: np.random.SeedSequence, total: int
+def _run_blocks(
+    plan: _Plan, model: ToxicityModel, records: bool, blocks: Sequence[tuple[np.random.SeedSequence, int]]
 ) -> _Tally:
-    """Simulate the ``total`` trials of one block, seeded by ``seed``, to the end.
+    """Simulate the trials of a few blocks, ``blocks`` holding (seed, trials) pairs, to the end.
 
     Each step draws one 64-bit number per trial in the block's arrays; its top bits pick the bin of
     the look-up table and its top 53 the uniform (as numpy's ``random()``) where a comparison is
-    needed.  Without common random numbers, finished trials stay (in their final state) until a
-    quarter of the arrays has finished, then the arrays are compacted."""
+    needed.  Without common random numbers, finished trials stay (in their final state) until the
+    next of the fixed compaction steps."""
     table, outcomes = plan.table, plan.outcomes
     n_live, width, levels = table.n_live, table.next.shape[1], plan.levels
     n_doses, n_events, n_out = table.n_doses, len(model.events), outcomes.counts.shape[0]
@@ -257,7 +277,8 @@ def _run_block(
         split=np.zeros(3, dtype=np.int64),
         split_products=np.zeros((3, 3), dtype=np.int64),
     )
-    streams = TrialStreams([seed], [total])
+    streams = TrialStreams([seq for seq, _ in blocks], [c for _, c in blocks])
+    total = streams.n_trials
     split_so_far = None if plan.split is None else np.zeros((2, total), dtype=np.int16)
     rec = Records.empty(total, n_doses) if records else None
     common = plan.q_rows is not None
@@ -272,6 +293,7 @@ def _run_block(
     counts = np.zeros(total, dtype=np.int64)  # DLTs + (patients << _PACK) so far
     event_words = [np.zeros(total, dtype=np.int64) for _ in plan.event_words]
     key = state << bits if keyed else state  # with ``keyed``: the first entry of the state's row
+    step = 0
     while total:
         # np.take and np.compress: several times faster than fancy and boolean indexing here.
         if common:
@@ -315,7 +337,8 @@ def _run_block(
             state = np.take(plan.next_state, outcome)
             done = state >= n_live
         n_done = int(np.count_nonzero(done))
-        if n_done == 0 or (lazy and n_done < total and 4 * n_done < total):
+        step += 1
+        if n_done == 0 or (lazy and n_done < total and step not in _COMPACT_AFTER):
             continue
         if keyed:
             state = key >> bits

@@ -96,10 +96,6 @@ class Posterior:
         bins = 8 * self.weights.shape[0]
         return np.searchsorted(self._cumulative, np.arange(bins + 1) / bins, side="right")
 
-    def pick(self, u: np.ndarray) -> np.ndarray:
-        """Draws chosen with probability equal to their weights by uniforms ``u``: ``(n_params, len(u))``."""
-        return self.draws[:, self.pick_index(u)]
-
     def mean(self, values: np.ndarray) -> np.ndarray:
         """Posterior mean of quantities ``values`` (last axis over draws)."""
         return values @ self.weights
