@@ -492,9 +492,30 @@ def toml_document(data: dict) -> str:
     )
 
 
+VALID = {
+    "scenario.name": "renamed",
+    "scenario.title": "ü " * 50,
+    "design.max_n": 12,
+    "design.deescalate": True,
+    "design.target": 0.25,
+    "toxicity.p_dlt": [0.01, 0.02, 0.03, 0.5, 0.9, 0.99],
+    "run.trials": 1,
+    "run.seed": 0,
+    "doses.levels": 6,
+    "run.engines": ["exact", "mc"],
+}  # a valid value per key, so that generated scenarios also run
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(key=st.sampled_from(SCENARIO_KEYS), value=EDGE_VALUES)
-def test_any_scenario_file_validates_or_is_one_line_per_error(key, value):
+@given(
+    pair=st.sampled_from(SCENARIO_KEYS).flatmap(
+        lambda k: st.tuples(
+            st.just(k), st.one_of(st.just(VALID[k]), EDGE_VALUES) if k in VALID else EDGE_VALUES
+        )
+    )
+)
+def test_any_scenario_file_validates_or_is_one_line_per_error(pair):
+    key, value = pair
     with in_temporary_folder() as here:
         path = here / "s.toml"
         path.write_text(toml_document(with_value(key, value)), encoding="utf-8")
