@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from doseesc.files import atomic_file, plain, write_text
+from doseesc.files import FileError, atomic_file, plain, write_text
 from doseesc.output import save_figure, write_csv, write_json
 from doseesc.results import json_ready
 from doseesc.sweep import load_sweep, run_sweep
@@ -108,6 +108,32 @@ def test_a_folder_is_not_a_file_to_replace(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(ValueError, match="is not a regular file"):
         write_csv(tmp_path / "d", ("a",), [])
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("missing/a.txt", "No such file or directory"),
+        ("file/a.txt", "is not a folder"),
+        ("x" * 300, "too long"),
+    ],
+)
+def test_an_os_error_is_one_line_naming_the_path(tmp_path, name, reason):
+    (tmp_path / "file").write_text("mine")
+    target = tmp_path / name
+    with pytest.raises(FileError) as error:
+        write_text(target, "x")
+    message = str(error.value)
+    assert message.startswith(str(target)) and reason in message and "\n" not in message
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) == ["file"] and (tmp_path / "file").read_text() == "mine"
+    )
+
+
+def test_a_name_that_nearly_fills_the_limit_is_written(tmp_path):
+    target = tmp_path / ("n" * 250)  # its temporary name is cut to fit the 255 bytes
+    write_text(target, "x")
+    assert target.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_plain_then_json_ready():

@@ -104,7 +104,7 @@ def atomic_file(path: Path, mode: str = "w", *, newline: str | None = None) -> I
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, FileError):
+        if isinstance(exc, OSError):
             raise file_error(path, exc) from None
         raise
 
@@ -120,7 +120,8 @@ def _create_beside(path: Path) -> tuple[Path, int]:
     the umask decide the permissions, as for any file (``tempfile.mkstemp`` would make it private)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        # Cut to fit a file system's 255 bytes when the target's own name nearly does.
+        tmp = path.with_name(f".{path.name[:200]}.{secrets.token_hex(4)}.tmp")
         try:
             return tmp, os.open(tmp, flags, 0o666)
         except FileExistsError:
