@@ -80,3 +80,15 @@ def test_refuses_a_design_without_a_sample_size_limit():
 
     with pytest.raises(ValueError, match="give it a max_n"):
         simulate_reached(APlusB(4), [0.1, 0.2, 0.3, 0.4], 10, seed=1)
+
+
+def test_the_monte_carlo_engine_turns_to_reached_states_beyond_its_table_limit():
+    from doseesc.engines.montecarlo import simulate
+
+    d = CRM(6, target=0.3, skeleton=SKELETON, cohort_size=1, max_n=24)  # about 80,000 states > 50,000
+    a = simulate(d, P, 2_000, seed=4)
+    b = simulate_reached(d, P, 2_000, seed=4)
+    np.testing.assert_array_equal(a.p_select, b.p_select)
+    np.testing.assert_array_equal(a.mean_dlt, b.mean_dlt)
+    with pytest.raises(ValueError, match="records and common random numbers need the design's full table"):
+        simulate(d, P, 10, seed=1, records=True)

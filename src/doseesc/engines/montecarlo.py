@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from doseesc.designs.base import DecisionTable, Design, compile_design
+from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
 from doseesc.engines.cohorts import CohortOutcomes
 from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
 from doseesc.engines.records import Records, check_records
@@ -459,7 +459,27 @@ def simulate(
         raise ValueError(
             f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
         )
-    table = compile_design(design)
+    try:
+        table = compile_design(design, getattr(design, "mc_max_states", MAX_STATES))
+    except TooManyStates:
+        # Too many states to tabulate in advance: tabulate those the trials reach.
+        if records or common_random_numbers:
+            raise ValueError(
+                f"{design.name}: records and common random numbers need the design's full table, which has "
+                "too many states; use fewer doses or a smaller max_n"
+            ) from None
+        from doseesc.engines.reached import simulate_reached
+
+        return simulate_reached(
+            design,
+            model,
+            n_trials,
+            seed,
+            chunk_trials=chunk_trials,
+            jobs=jobs,
+            progress=progress,
+            target=target,
+        )
     region = None if target is None else target.regions(model.mean_probabilities())
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
     tally = _sum(
