@@ -616,7 +616,8 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
 def test_workers_die_with_a_killed_parent():
-    proc = _start(["simulate", "--design", "3+3", "--p-tox", CURVE, "--trials", "2000000000", "--jobs", "2"])
+    argv = ["simulate", "--design", "3+3", "--p-tox", CURVE, "--engine", "mc", "--trials", "2000000000"]
+    proc = _start([*argv, "--jobs", "2"])
     workers: list[int] = []
     for _ in range(600):  # until the pool has started (or the parent has ended, e.g. on one core)
         workers = _children(proc.pid)
