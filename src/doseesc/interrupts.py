@@ -93,14 +93,31 @@ def handled() -> Iterator[None]:
             signal.signal(sig, h)
 
 
+def die_with_parent() -> None:
+    """In a worker process (a pool's ``initializer``): ask Linux to kill this process when its parent
+    dies, and end now if the parent is already gone.  Elsewhere nothing happens."""
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:
+            os._exit(128 + signal.SIGKILL)
+
+
+def _prctl():
+    """Linux's ``prctl`` from the C library, or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _hook_forks(main_pid: int) -> None:
     """Make every child forked from now on die with this process (Linux; elsewhere the handler
     above still ends workers on SIGINT and SIGTERM)."""
-    if _forks["hooked"] or not sys.platform.startswith("linux"):
-        return
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    prctl = None if _forks["hooked"] else _prctl()
+    if prctl is None:
         return
 
     parent = {"pid": main_pid}
@@ -117,4 +134,4 @@ def _hook_forks(main_pid: int) -> None:
     _forks["hooked"] = True
 
 
-__all__ = ["Interrupted", "check", "handled", "note_written", "received", "written"]
+__all__ = ["Interrupted", "check", "die_with_parent", "handled", "note_written", "received", "written"]

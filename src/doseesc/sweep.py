@@ -37,6 +37,7 @@ import numpy as np
 
 from doseesc.build import SIMULATION_ENGINES
 from doseesc.files import FileError, check_parent, plain, write_text, writing
+from doseesc.interrupts import die_with_parent
 from doseesc.scenario import Scenario, ScenarioError, parse_data
 
 DEFAULT_CHUNK_TRIALS = 20_000
@@ -785,7 +786,10 @@ def local_runner(jobs: int) -> Runner:
                 else:
                     done(u, payload, None)
             return
-        with ProcessPoolExecutor(max_workers=worker_count(jobs, len(units))) as pool:
+        # Workers die with this process even when it is used as a library (not through the CLI).
+        with ProcessPoolExecutor(
+            max_workers=worker_count(jobs, len(units)), initializer=die_with_parent
+        ) as pool:
             futures = {pool.submit(run_unit, u): u for u in units}
             for fut in as_completed(futures):
                 exc = fut.exception()
