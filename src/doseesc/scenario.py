@@ -280,9 +280,10 @@ class _Reader(Reader):
         self.need(name)
         if isinstance(name, str) and not (_NAME.match(name) and len(name) <= MAX_NAME):
             shown = name if len(name) <= 40 else f"{name[:40]}... ({len(name)} characters)"
+            origin = "" if "name" in meta else " (the file's name, as no name is given)"
             self.fail(
                 "scenario.name",
-                f'"{shown}" is not allowed; allowed: 1 to {MAX_NAME} letters, digits and _ . + - '
+                f'"{shown}"{origin} is not allowed; allowed: 1 to {MAX_NAME} letters, digits and _ . + - '
                 "(it names the output folder)",
             )
         return name, title, description
