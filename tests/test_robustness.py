@@ -123,6 +123,16 @@ def test_the_manifest_lists_every_file_and_a_report_beside_them_joins_it(results
     assert code == 0, err  # the report was doseesc's: replaced with the rest
 
 
+def test_a_folder_of_an_older_doseesc_without_a_file_list_is_refused_saying_so(results, tmp_path):
+    folder = fresh_results(results, tmp_path)
+    (folder / MARKER).write_text(
+        "Written by doseesc 0.1. The next run with this folder as --out replaces it whole.\n"
+    )
+    before = snapshot(folder)
+    refused(["run", str(SCENARIO), "--trials", "5", "--out", str(folder)], "older", "names no files")
+    assert snapshot(folder) == before
+
+
 def test_a_device_is_never_replaced_by_a_figure():
     mode = os.stat("/dev/null").st_mode
     refused(["calibrate", "halpc", "--plot", "/dev/null"], "/dev/null", "not a regular file")

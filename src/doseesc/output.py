@@ -201,6 +201,12 @@ def check_folder(out: Path) -> None:
                 f"--out {out}: exists and is not a folder; allowed: a new or doseesc results folder"
             )
         foreign = foreign_files(out)
+    if foreign and (out / MARKER).is_file() and not manifest(out):
+        raise FileError(
+            f"--out {out}: was written by a doseesc older than its file lists ({MARKER} names no files), "
+            "so doseesc cannot tell its files from yours; allowed: a new or empty folder (remove or "
+            "rename this one)"
+        )
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise FileError(
