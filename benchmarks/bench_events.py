@@ -156,7 +156,7 @@ def print_figures(figures: dict) -> None:
     print(f"| events engine (`run_events`), {n1:,} trials | {figures['events_trials_per_s']:,.0f} |")
     print(f"| bare simpy 3+3 sketch, {n1:,} trials | {figures['bare_sketch_trials_per_s']:,.0f} |")
     print(
-        f"| events engine, HALPC bleeding model (covariates per patient), {figures['halpc_trials']:,} "
+        f"| events engine, HALPC bleeding model (heterogeneous patients), {figures['halpc_trials']:,} "
         f"trials | {figures['halpc_events_trials_per_s']:,.0f} |"
     )
     print(f"sketch / events engine: {figures['sketch_over_events']:.2f}x (target: at most 4x)")

@@ -4,9 +4,9 @@ toxicity with accelerated titration, several courses per patient.
     python benchmarks/bench_models.py [--quick] [--json FILE]
 
 * HALPC: the 3+3 over 0.3, 0.6, 1.2, 2.5 and 5e6 cells/kg, 2 infusions 7 days apart, with the
-  calibrated severe-bleeding model (:func:`doseesc.models.halpc_bleeding_model`): every patient's
-  coagulation score is drawn from the virtual population (three correlated laboratory values per
-  patient); with ``posterior=True`` every trial also draws its own parameters from the posterior.
+  calibrated severe-bleeding model (:func:`doseesc.models.halpc_bleeding_model`): patients differ
+  in their coagulation score (averaged over the population, :mod:`doseesc.models.base`); with
+  ``posterior=True`` every trial also draws its own parameters from the posterior.
   The same 10^6 trials with 1 and 2 worker processes (chunks of 2^18 trials, so there is work to
   share; the result does not depend on it).
 * Accelerated titration (Simon et al. 1997) on the README's latent-toxicity scenario (24 levels of a

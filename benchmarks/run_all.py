@@ -152,7 +152,7 @@ def markdown(f: dict) -> str:
         f"| {TARGET_MC_PER_CORE:,} | {_met(big['mc_trials_per_s'], TARGET_MC_PER_CORE)} |",
         f"| events engine trials/s per core (3+3, table model) | {ev['events_trials_per_s']:,.0f} "
         f"| {TARGET_EVENTS_PER_CORE:,} | {_met(ev['events_trials_per_s'], TARGET_EVENTS_PER_CORE)} |",
-        f"| events engine trials/s per core (HALPC model, covariates per patient) "
+        f"| events engine trials/s per core (HALPC model, heterogeneous patients) "
         f"| {ev['halpc_events_trials_per_s']:,.0f} | {TARGET_EVENTS_PER_CORE:,} "
         f"| {_met(ev['halpc_events_trials_per_s'], TARGET_EVENTS_PER_CORE)} |",
         *bench_designs.target_rows(f["designs"]),
@@ -243,7 +243,7 @@ def markdown(f: dict) -> str:
         f"| {ev['events_trials_per_s']:,.0f} |",
         f"| bare simpy sketch of the same 3+3 | {ev['events_trials']:,} "
         f"| {ev['bare_sketch_trials_per_s']:,.0f} |",
-        f"| events engine, HALPC 3+3 over 0.3-5e6 cells/kg, bleeding model with covariates per patient "
+        f"| events engine, HALPC 3+3 over 0.3-5e6 cells/kg, bleeding model, heterogeneous patients "
         f"| {ev['halpc_trials']:,} | {ev['halpc_events_trials_per_s']:,.0f} |",
         "",
         "## Scaling with worker processes",
