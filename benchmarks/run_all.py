@@ -19,11 +19,17 @@ Collects, in one process (and fresh subprocesses for peak memory):
 * the model-assisted interval designs BOIN, Keyboard, mTPI-2 and i3+3: exact operating
   characteristics from a cold start (table compiled in the call) for N = 30 and 36 in cohorts of 3
   and N = 6 to 18 in cohorts of 1, the largest N computed within 60 s (a bounded search, 180 s at
-  most, extrapolating where it stops short), and BOIN's Monte Carlo (``bench_designs.py``).
+  most, extrapolating where it stops short), and BOIN's Monte Carlo (``bench_designs.py``);
+* the model-based designs CRM and BLRM-EWOC: exact from a cold start for N = 30 in cohorts of 3, and
+  the Monte Carlo engine for that size and for N = 60 in cohorts of 1 (``bench_model_based.py``);
+* the command line's start-up: ``--version``, ``validate``, ``simulate --engine exact``, ``report``
+  (``bench_startup.py``).
 
 Targets (issue 7): at least 5 million 3+3 trials/s and 500 events-engine trials/s per core.
 Targets (model-assisted interval designs): exact < 1 s for N = 30 and < 5 s for N = 36 (cohorts of
 3), < 10 s for cohorts of 1 up to N = 18; BOIN Monte Carlo at least 2 million trials/s per core.
+Targets (model-based designs): exact N = 30 CRM < 2 s, BLRM < 20 s; Monte Carlo CRM at least
+200,000 and BLRM 20,000 trials/s per core.
 Machines are shared and noisy: every figure is the best of a few runs, and ratios within one run
 are the more stable figures.  ``--quick`` (about 10x fewer trials, no 10^8 memory run, a 30 s
 search for the largest N) is for trying the script, not for the record.  A full run takes six to
@@ -49,7 +55,9 @@ sys.path.insert(0, str(HERE))
 
 import bench_designs  # noqa: E402
 import bench_events  # noqa: E402
+import bench_model_based  # noqa: E402
 import bench_models  # noqa: E402
+import bench_startup  # noqa: E402
 import bench_threeplusthree  # noqa: E402
 import bench_waits  # noqa: E402
 
@@ -113,6 +121,10 @@ def run(quick: bool, baseline: Path | None = None) -> dict:
         flush=True,
     )
     figures["designs"] = bench_designs.measure(quick=quick)
+    print("model-based designs: CRM and BLRM, exact and Monte Carlo ...", flush=True)
+    figures["model_based"] = bench_model_based.measure(quick=quick)
+    print("start-up of the command line ...", flush=True)
+    figures["startup"] = bench_startup.measure(quick=quick)
     print("where users wait (issue 16) ...", flush=True)
     figures["waits"] = bench_waits.measure(quick=quick)
     if baseline is not None:
@@ -156,6 +168,7 @@ def markdown(f: dict) -> str:
         f"| {ev['halpc_events_trials_per_s']:,.0f} | {TARGET_EVENTS_PER_CORE:,} "
         f"| {_met(ev['halpc_events_trials_per_s'], TARGET_EVENTS_PER_CORE)} |",
         *bench_designs.target_rows(f["designs"]),
+        *bench_model_based.target_rows(f["model_based"]),
         "",
         "## Monte Carlo 3+3",
         "",
@@ -278,6 +291,8 @@ def markdown(f: dict) -> str:
     for n, mib in f["peak_rss_mib"].items():
         lines.append(f"| 10^{round(np.log10(int(n)))} | {mib:,.0f} |")
     lines += ["", *bench_designs.markdown_sections(f["designs"])]
+    lines += ["", *bench_model_based.markdown_sections(f["model_based"])]
+    lines += ["", *bench_startup.markdown_sections(f["startup"])]
     lines += ["", *bench_waits.markdown_section(f["waits"])]
     return "\n".join(lines) + "\n"
 

@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
-from scipy import optimize, special, stats
-from scipy.stats import qmc
+from scipy import special
 
 from doseesc.streams import TrialStreams
 
@@ -113,6 +112,11 @@ COAGULATION_COMPONENTS = (("inr", 1.0), ("fibrinogen", -1.0), ("platelets", -1.0
 names the three but gives no weights; the sign says which direction depletes the reserve)."""
 
 
+def _normal_pdf(x: float) -> float:
+    """The standard normal density (0 at +-inf)."""
+    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) if math.isfinite(x) else 0.0
+
+
 @dataclass(frozen=True)
 class Marginal:
     """A normal(``mu``, ``sigma``) distribution on the natural scale, or on the log scale when
@@ -159,7 +163,7 @@ class Marginal:
         # Truncated normal: with Z = Phi(b) - Phi(a), E[W] = (phi(a) - phi(b)) / Z and
         # E[W^2] = 1 + (a phi(a) - b phi(b)) / Z for the standardized W; a*phi(a) is 0 at infinity.
         mass = special.ndtr(b) - special.ndtr(a)
-        pa, pb = stats.norm.pdf(a), stats.norm.pdf(b)
+        pa, pb = _normal_pdf(a), _normal_pdf(b)
         apa = a * pa if math.isfinite(a) else 0.0
         bpb = b * pb if math.isfinite(b) else 0.0
         w1 = (pa - pb) / mass
@@ -210,6 +214,8 @@ def fit_marginal(
 
     if not marginal(start).truncated:
         return marginal(start)
+    from scipy import optimize  # imported here: a fit is rare, and scipy.optimize slows every start-up
+
     sol = optimize.root(residual, start, method="hybr", options={"xtol": 1e-12})
     if not sol.success or np.max(np.abs(residual(sol.x))) > 1e-8:
         raise ValueError(f"cannot fit a truncated distribution with mean {mean} and SD {sd}")
@@ -372,6 +378,8 @@ class Population:
         base = self._base(names)
         if not base:
             return {}
+        from scipy.stats import qmc  # imported here: scipy.stats slows every start-up
+
         u = qmc.Sobol(len(base), scramble=True, rng=seed).random_base2(m)
         z = special.ndtri(np.clip(u, 1e-15, 1 - 1e-15)).T
         return self._from_latent(base, z, names)

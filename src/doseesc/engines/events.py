@@ -59,7 +59,7 @@ import simpy
 from simpy.events import Timeout
 
 from doseesc.conduct import RISK_DAYS, Conduct
-from doseesc.designs.base import DecisionTable, Design, compile_design
+from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
 from doseesc.engines.accrual import Uniforms, accrual
 from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.engines.records import Records, check_records
@@ -640,7 +640,13 @@ def run_events(
         raise ValueError(
             f"the {design.name} design counts grade-2 toxicities: the model must give their probability"
         )
-    table = compile_design(design)
+    try:
+        table = compile_design(design, getattr(design, "mc_max_states", MAX_STATES))
+    except TooManyStates:
+        raise ValueError(
+            f"{design.name}: too many states for the calendar-time engine, which tabulates the whole rule "
+            "first; use larger cohorts (--cohort-size 3) or a smaller max_n"
+        ) from None
     root, tasks = split_blocks(n_trials, seed, _CHUNK_BLOCKS * BLOCK_TRIALS, jobs, BLOCK_TRIALS)
     # Only the first run of blocks keeps its first trial's event log.
     varying = [(t, i == 0) for i, t in enumerate(tasks)]

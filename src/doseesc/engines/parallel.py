@@ -8,11 +8,14 @@ back in chunk order, so a seed gives the same answer whatever the chunking or th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
+
+from doseesc.interrupts import die_with_parent
 
 T = TypeVar("T")
 Blocks = list[tuple[np.random.SeedSequence, int]]
@@ -44,7 +47,8 @@ def map_chunks(
         return
     n = len(varying)
     columns = [[x] * n for x in fixed] + [list(c) for c in zip(*varying, strict=True)]
-    with ProcessPoolExecutor(max_workers=min(jobs, n)) as pool:
+    workers = min(jobs, n, os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent) as pool:
         yield from pool.map(fn, *columns)
 
 

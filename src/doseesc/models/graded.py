@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.special import ndtr
 
 from doseesc.models.table import validate_probabilities
 from doseesc.streams import TrialStreams
@@ -141,6 +140,8 @@ class LatentToxicity:
     def _first_course(self) -> np.ndarray:
         """(3, n_doses) P(grade >= 2), P(>= 3), P(4) in a first course, averaged over patients."""
         scale = np.hypot(self.sigma_patient, self.sigma_course)
+        from scipy.special import ndtr  # here: scipy.special adds 0.3 s to every command's start-up
+
         return ndtr((np.log(self.doses)[None, :] - np.array(self.thresholds)[:, None]) / scale)
 
     def mean_probabilities(self) -> np.ndarray:
@@ -176,6 +177,8 @@ class LatentToxicity:
         k = np.array(self.thresholds).reshape((3,) + (1,) * score.ndim)
         if self.sigma_course == 0:
             return (score >= k).astype(float)
+        from scipy.special import ndtr
+
         return ndtr((score - k) / self.sigma_course)
 
     def dose_values(self) -> np.ndarray:
