@@ -58,6 +58,7 @@ from scipy.stats import beta
 
 from doseesc.designs.base import RUNNING, State
 from doseesc.designs.common import CommonDesign, check_cohort_size, check_int, check_number
+from doseesc.designs.counts import count_fields, stack_counts, unstack_counts
 from doseesc.designs.isotonic import select_mtd
 
 INTEGER_TOLERANCE = 1e-12
@@ -195,8 +196,7 @@ class BOIN(CommonDesign):
 
     @property
     def fields(self) -> tuple[str, ...]:
-        per_dose = (f"{v}{j}" for j in range(self.n_doses) for v in "ny")
-        return ("dose", "n", "y", *per_dose)
+        return ("dose", "n", "y", *count_fields(self.n_doses))
 
     def boundaries(self, n_max: int | None = None) -> dict[str, np.ndarray]:
         """The decision table for ``n = 1 .. n_max`` patients at a dose (default ``max_n``): the
@@ -221,9 +221,7 @@ class BOIN(CommonDesign):
 
     def per_dose(self, state: State) -> tuple[np.ndarray, np.ndarray]:
         """``(trials, n_doses)`` cumulative patients and DLTs at every dose."""
-        n = np.stack([state[f"n{j}"] for j in range(self.n_doses)], axis=1)
-        y = np.stack([state[f"y{j}"] for j in range(self.n_doses)], axis=1)
-        return n, y
+        return stack_counts(state, self.n_doses)
 
     def update(self, state: State, outcome: dict[str, np.ndarray]) -> State:
         """The state after the next cohort showed ``outcome["dlt"]`` DLTs (``get.oc``'s loop body)."""
@@ -255,11 +253,7 @@ class BOIN(CommonDesign):
         if early.any():
             selected[early] = self.final_selection(n[early], y[early])
         after = {"dose": dose, "n": n[rows, dose], "y": y[rows, dose], "selected": selected}
-        return (
-            after
-            | {f"n{j}": n[:, j] for j in range(self.n_doses)}
-            | {f"y{j}": y[:, j] for j in range(self.n_doses)}
-        )
+        return after | unstack_counts(n, y)
 
     def select(self, state: State) -> np.ndarray:
         """The final selection, the dose named when ``max_n`` completes the trial."""

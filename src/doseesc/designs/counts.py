@@ -17,6 +17,23 @@ from doseesc.designs.base import RUNNING, State
 from doseesc.designs.common import CommonDesign
 
 
+def count_fields(n_doses: int) -> tuple[str, ...]:
+    """The state fields of every dose's patients and DLTs: ``n0, y0, n1, y1, ...``."""
+    return tuple(f"{v}{j}" for j in range(n_doses) for v in "ny")
+
+
+def stack_counts(state: State, n_doses: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(trials, n_doses)`` cumulative patients and DLTs at every dose, from the state fields."""
+    n = np.stack([state[f"n{j}"] for j in range(n_doses)], axis=1)
+    y = np.stack([state[f"y{j}"] for j in range(n_doses)], axis=1)
+    return n, y
+
+
+def unstack_counts(n: np.ndarray, y: np.ndarray) -> State:
+    """The state fields of ``(trials, n_doses)`` patients and DLTs."""
+    return {f"n{j}": n[:, j] for j in range(n.shape[1])} | {f"y{j}": y[:, j] for j in range(y.shape[1])}
+
+
 class CountsDesign(CommonDesign):
     """The bookkeeping of a rule on per-dose counts (module docstring)."""
 
@@ -32,14 +49,11 @@ class CountsDesign(CommonDesign):
 
     @property
     def fields(self) -> tuple[str, ...]:
-        per_dose = (f"{v}{j}" for j in range(self.n_doses) for v in "ny")
-        return ("dose", "n", "y", "final", *per_dose)
+        return ("dose", "n", "y", "final", *count_fields(self.n_doses))
 
     def per_dose(self, state: State) -> tuple[np.ndarray, np.ndarray]:
         """``(trials, n_doses)`` cumulative patients and DLTs at every dose."""
-        n = np.stack([state[f"n{j}"] for j in range(self.n_doses)], axis=1)
-        y = np.stack([state[f"y{j}"] for j in range(self.n_doses)], axis=1)
-        return n, y
+        return stack_counts(state, self.n_doses)
 
     def start(self) -> State:
         state = {f: np.zeros(1, dtype=np.int64) for f in self.fields}
@@ -69,11 +83,7 @@ class CountsDesign(CommonDesign):
         y[rows, d] += outcome["dlt"]
         dose, final, selected = self.decide(n, y, d, outcome["dlt"])
         after = {"dose": dose, "n": n[rows, dose], "y": y[rows, dose], "final": final, "selected": selected}
-        return (
-            after
-            | {f"n{j}": n[:, j] for j in range(self.n_doses)}
-            | {f"y{j}": y[:, j] for j in range(self.n_doses)}
-        )
+        return after | unstack_counts(n, y)
 
     def select(self, state: State) -> np.ndarray:
         """The dose named when ``max_n`` completes the trial: the selection on all the data."""
