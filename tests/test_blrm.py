@@ -102,7 +102,7 @@ def test_ewoc_holds_on_every_reachable_state():
     started = n.sum(axis=1) > 0  # the first cohort's dose is chosen before any data
     p_over_next = s["p_over"][np.arange(t.n_live), t.dose]
     assert np.all(p_over_next[started] < d.ewoc)
-    # the increment: never above (1 + max_increase) x the highest dose given before
+    # not vacuous: the check above ran over many states with data
     assert started.sum() > 100
 
 
