@@ -175,3 +175,74 @@ def test_cheung_2011_table_3_2_trial_is_reproduced_patient_by_patient():
         state = d.update(state, {"dlt": np.array([dlt])})
         n, y = d.per_dose(state)
         assert d.working.posterior_mean(n, y)[0] == pytest.approx(beta[i], abs=0.005)
+
+
+BRAUN_SKELETON = (0.03, 0.11, 0.25, 0.42, 0.58, 0.71)
+PRECAUTIONARY = {
+    "no_skip": "tried",
+    "coherence": "dose",
+    "stop_n_lowest_dose": 5,
+    "stop_n_any_dose": 10,
+    "final": "next",
+}
+
+
+def _paths_per_selection(table, n_doses: int) -> np.ndarray:
+    """Distinct sequences of cohort outcomes ending with each selection (index 0: none), counted
+    backwards over the state graph (a cohort always adds patients, so decreasing totals is a
+    topological order)."""
+    live = table.n_live
+    total = sum(table.states[f"n{j}"] for j in range(n_doses))
+    paths = np.zeros((live + 1 + n_doses, n_doses + 1), dtype=np.int64)
+    paths[live:] = np.eye(n_doses + 1, dtype=np.int64)  # absorbing id live + 1 + k selects k
+    for s in np.argsort(-total, kind="stable"):
+        for nxt in table.next[s]:
+            if nxt >= 0:
+                paths[s] += paths[nxt]
+    return paths[0]
+
+
+def test_braun_2020_calibrated_crm_matches_norris_complete_path_enumeration():
+    """Norris (package precautionary, vignette "MCSE-Free CRM Performance and Safety Assessment",
+    2021) enumerated every path of Braun's (Stat Med 2020) calibrated CRM: 22,041 paths, and with the
+    true P(DLT) equal to the skeleton the printed selection probabilities and DLTs per patient at
+    doses 4-6 (docs/published.md, item 3 of the CRM list)."""
+    d = CRM(
+        6, target=0.25, skeleton=BRAUN_SKELETON, prior_var=0.85**2, cohort_size=2, max_n=30, **PRECAUTIONARY
+    )
+    r = exact(d, BRAUN_SKELETON)
+    published = [0.010420, 0.248309, 0.560418, 0.172114, 0.008630, 0.000109]
+    np.testing.assert_allclose(r.p_select, published, atol=5e-7)
+    assert r.p_none == 0.0
+    assert round(r.mean_dlt[3:].sum() / r.mean_n[3:].sum(), 3) == 0.442
+    paths = _paths_per_selection(compile_design(d), 6)
+    assert paths.sum() == 22_041
+    np.testing.assert_array_equal(paths[1:], [6178, 9266, 4864, 1314, 341, 78])
+    mc = simulate(d, DoseToxicityTable(np.array(BRAUN_SKELETON)), n_trials=200_000, seed=2020)
+    se = np.sqrt(np.multiply(published, np.subtract(1, published)) / 200_000)
+    assert np.all(np.abs(mc.p_select - published) <= 4 * se + 1e-12)
+
+
+def test_precautionary_options_cap_escalation_by_the_highest_dose_tried():
+    d = CRM(6, target=0.25, skeleton=BRAUN_SKELETON, cohort_size=2, max_n=20, **PRECAUTIONARY)
+    t = compile_design(d)
+    n = np.stack([t.states[f"n{j}"] for j in range(6)], axis=1)
+    highest = np.where(n > 0, np.arange(6), 0).max(axis=1)
+    started = n.sum(axis=1) > 0
+    assert np.all(t.dose[started] <= highest[started] + 1)
+    # every state a trial continues from has fewer than 10 patients at any dose, 5 at dose 1
+    assert np.all(n.max(axis=1) < 10) and np.all(n[:, 0] < 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"no_skip": "never"}, "no_skip must be one of given, tried"),
+        ({"coherence": "dose", "restrict": False}, "need restrict = true"),
+        ({"final": "next", "select_untried": False}, "select_untried = false"),
+        ({"stop_n_any_dose": 0}, "stop_n_any_dose"),
+    ],
+)
+def test_precautionary_options_refuse_what_has_no_effect(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CRM(6, skeleton=BRAUN_SKELETON, **kwargs)

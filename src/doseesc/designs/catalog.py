@@ -232,6 +232,46 @@ register_design(
             True,
             help="whether the final selection may name a dose nobody received",
         ),
+        Param(
+            "no_skip",
+            "str",
+            "given",
+            choices=("given", "tried"),
+            help="with restrict: escalate at most one level above the dose just given (dfcrm), or above the "
+            "highest dose tried (package precautionary)",
+        ),
+        Param(
+            "coherence",
+            "str",
+            "cohort",
+            choices=("cohort", "dose"),
+            help="with restrict: no escalation after a cohort whose DLT rate reached the target (dfcrm), or "
+            "while the dose's cumulative DLT rate exceeds it (package precautionary)",
+        ),
+        Param(
+            "stop_n_any_dose",
+            "int",
+            None,
+            low=1,
+            high=500,
+            help="stop after a cohort once any dose holds this many patients",
+        ),
+        Param(
+            "stop_n_lowest_dose",
+            "int",
+            None,
+            low=1,
+            high=500,
+            help="stop after a cohort once the lowest dose holds this many patients",
+        ),
+        Param(
+            "final",
+            "str",
+            "model",
+            choices=("model", "next"),
+            help="the MTD named: the unrestricted recommendation on all data (dfcrm), or the dose the next "
+            "cohort would get (package precautionary)",
+        ),
     ),
     takes_target=True,
     help="the CRM (O'Quigley et al. 1990) as the R package dfcrm runs it; max_n is the sample size N "

@@ -30,6 +30,24 @@ Options that practice adds, off by default (named departures from dfcrm):
     Stop, selecting the dose, before a cohort whose dose already holds that many patients.
 ``select_untried = false``
     The final selection only among doses that were given.
+``no_skip = "tried"``
+    With ``restrict``: the next dose at most one level above the highest dose tried so far, instead of
+    above the dose just given.
+``coherence = "dose"``
+    With ``restrict``: no escalation above the dose just given while its cumulative DLT proportion
+    exceeds the target (``y > target * n``, strictly), instead of the last cohort's proportion
+    reaching it.
+``stop_n_any_dose``, ``stop_n_lowest_dose``
+    Stop after a cohort once any dose, or the lowest dose, holds at least that many patients.
+``final = "next"``
+    The trial names the dose it would give next (the recommendation under the restrictions, which may
+    be one level above the highest dose tried), at the end and at a stop, instead of the unrestricted
+    recommendation.
+
+Together, ``no_skip = "tried"``, ``coherence = "dose"`` and ``final = "next"`` are the conventions of the
+class ``Crm`` of the R package precautionary (Norris, vignette "MCSE-Free CRM Performance and Safety
+Assessment", 2021), whose exact operating characteristics of Braun's (Stat Med 2020;39:4651-66)
+calibrated CRM the tests reproduce (docs/published.md).
 
 The skeleton is given, or computed from ``halfwidth`` and ``prior_mtd`` by Lee & Cheung's (2009)
 indifference intervals (dfcrm's ``getprior``).  dfcrm integrates the posterior numerator over
@@ -56,6 +74,9 @@ from doseesc.designs.crm_model import WorkingModel, empiric_skeleton, logistic_s
 
 MODELS = ("empiric", "logistic")
 ESTIMATES = ("plugin", "posterior")
+NO_SKIP = ("given", "tried")
+COHERENCE = ("cohort", "dose")
+FINALS = ("model", "next")
 BATCH = 20_000
 """Rows of counts whose posterior is computed at once (bounds the memory of the quadrature)."""
 
@@ -107,6 +128,11 @@ class CRM(CountsDesign):
     estimate: str = "plugin"
     safety_stop: float | None = None
     select_untried: bool = True
+    no_skip: str = "given"
+    coherence: str = "cohort"
+    stop_n_any_dose: int | None = None
+    stop_n_lowest_dose: int | None = None
+    final: str = "model"
     max_n: int | None = field(default=30, kw_only=True)
 
     def __post_init__(self) -> None:
@@ -114,8 +140,20 @@ class CRM(CountsDesign):
         check_cohort_size("cohort_size", self.cohort_size)
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.estimate not in ESTIMATES:
-            raise ValueError(f"estimate must be one of {', '.join(ESTIMATES)}, got {self.estimate!r}")
+        for key, allowed in (("estimate", ESTIMATES), ("no_skip", NO_SKIP), ("coherence", COHERENCE)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if self.final not in FINALS:
+            raise ValueError(f"final must be one of {', '.join(FINALS)}, got {self.final!r}")
+        if not self.restrict and (self.no_skip, self.coherence) != ("given", "cohort"):
+            raise ValueError("no_skip and coherence qualify the restrictions: they need restrict = true")
+        if self.final == "next" and not self.select_untried:
+            raise ValueError(
+                "select_untried = false restricts the model's final selection, which final = 'next' replaces"
+            )
+        for key in ("stop_n_any_dose", "stop_n_lowest_dose"):
+            if getattr(self, key) is not None:
+                check_int(key, getattr(self, key), 1, self.max_n_limit, " (patients)")
         check_number("prior_var", self.prior_var, 0.01, 100.0)
         check_number("intercept", self.intercept, -10.0, 10.0)
         for key in ("restrict", "select_untried"):
@@ -186,6 +224,11 @@ class CRM(CountsDesign):
             "estimate": "plugin",
             "safety_stop": None,
             "select_untried": True,
+            "no_skip": "given",
+            "coherence": "cohort",
+            "stop_n_any_dose": None,
+            "stop_n_lowest_dose": None,
+            "final": "model",
         }
         if self.model == "empiric":
             defaults.pop("intercept")
@@ -230,6 +273,22 @@ class CRM(CountsDesign):
         a = self.assess(n, y)
         dose = a["recommended"]
         if self.restrict:
-            toxic = dlt / self.cohort_size >= self.target
-            dose = np.minimum(dose, np.where(toxic, given, given + 1))
-        return dose, a["final"], np.where(a["unsafe"].astype(bool), -1, RUNNING)
+            rows = np.arange(n.shape[0])
+            if self.no_skip == "tried":
+                ceiling = np.where(n > 0, np.arange(self.n_doses), 0).max(axis=1) + 1
+            else:
+                ceiling = given + 1
+            if self.coherence == "dose":
+                toxic = y[rows, given] > self.target * n[rows, given]
+            else:
+                toxic = dlt / self.cohort_size >= self.target
+            dose = np.minimum(dose, np.where(toxic, given, ceiling))
+        final = dose if self.final == "next" else a["final"]
+        selected = np.full(n.shape[0], RUNNING)
+        full = np.zeros(n.shape[0], dtype=bool)
+        if self.stop_n_any_dose is not None:
+            full |= n.max(axis=1) >= self.stop_n_any_dose
+        if self.stop_n_lowest_dose is not None:
+            full |= n[:, 0] >= self.stop_n_lowest_dose
+        selected = np.where(full, final, selected)
+        return dose, final, np.where(a["unsafe"].astype(bool), -1, selected)
