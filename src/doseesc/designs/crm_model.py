@@ -118,26 +118,25 @@ class WorkingModel:
     def _log_prior(self, beta: np.ndarray) -> np.ndarray:
         return -0.5 * beta**2 / self.prior_var - 0.5 * math.log(2 * math.pi * self.prior_var)
 
-    def log_posterior_weights(self, n: np.ndarray, y: np.ndarray, nodes: tuple | None = None) -> np.ndarray:
-        """``(trials, nodes)`` normalised log posterior weights of the grid nodes (or of ``nodes``,
-        a tuple like :attr:`grid`) for per-dose counts ``n``, ``y`` (``(trials, K)``)."""
+    def posterior_weights(self, n: np.ndarray, y: np.ndarray, nodes: tuple | None = None) -> np.ndarray:
+        """``(trials, nodes)`` normalised posterior weights of the grid nodes (or of ``nodes``, a tuple
+        like :attr:`grid`) for per-dose counts ``n``, ``y`` (``(trials, K)``)."""
         _, log_w, log_p, log_q = self.grid if nodes is None else nodes
         y = np.asarray(y, dtype=float)
         rows = np.column_stack([y, np.asarray(n, dtype=float) - y, np.ones(y.shape[0])])
-        ll = rows @ np.vstack([log_p.T, log_q.T, log_w])
-        ll -= ll.max(axis=1, keepdims=True)
-        ll -= np.log(np.exp(ll).sum(axis=1, keepdims=True))
-        return ll
+        w = rows @ np.vstack([log_p.T, log_q.T, log_w])
+        w -= w.max(axis=1, keepdims=True)  # the largest weight becomes 1: no overflow, no underflow of all
+        np.exp(w, out=w)
+        w /= w.sum(axis=1, keepdims=True)
+        return w
 
     def posterior_mean(self, n: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``(trials,)`` posterior mean of ``beta``."""
-        beta = self.grid[0]
-        return np.exp(self.log_posterior_weights(n, y)) @ beta
+        return self.posterior_weights(n, y) @ self.grid[0]
 
     def posterior_toxicity(self, n: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``(trials, K)`` posterior mean of P(DLT) at every dose."""
-        beta = self.grid[0]
-        return np.exp(self.log_posterior_weights(n, y)) @ self.psi(beta)
+        return self.posterior_weights(n, y) @ self.psi(self.grid[0])
 
     def crossing(self, dose: int, p: float) -> float:
         """The ``beta`` at which ``psi(dose, beta) = p``; below it ``psi`` is larger (``psi``
@@ -166,5 +165,4 @@ class WorkingModel:
             beta = 0.5 * (b - a) * z + 0.5 * (a + b)
             parts.append((beta, np.log(0.5 * (b - a) * w) + self._log_prior(beta), *self._logs(beta)))
         nodes = tuple(np.concatenate(column) for column in zip(*parts, strict=True))
-        weights = np.exp(self.log_posterior_weights(n, y, nodes))
-        return weights[:, :TAIL_NODES].sum(axis=1)
+        return self.posterior_weights(n, y, nodes)[:, :TAIL_NODES].sum(axis=1)
