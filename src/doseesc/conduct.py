@@ -48,6 +48,10 @@ docs/sources.md)."""
 MAX_DAYS = 3650.0
 """Longest window, screening, halt or interval in days (ten years): longer is no phase I trial, and
 patients keep arriving meanwhile (docs/limits.md)."""
+HORIZON_DAYS = 36525.0
+"""Longest trial horizon (``Conduct.max_days``), in days: a hundred Julian years, and its default.
+No trial runs that long; the bound keeps every simulated trial finite in calendar time whatever the
+accrual rate (docs/limits.md)."""
 ACCRUAL_RANGE = (1e-3, 1e4)
 """Accrual rate per site and summed over sites, patients per month: slower than one patient in 83
 years is no trial; faster only queues patients (docs/limits.md)."""
@@ -185,6 +189,12 @@ class Conduct:
         reaction that stops new patients from starting treatment for ``halt_days`` of review
         (patients already dosed continue; ``halt_days`` 0: no halt); HALPC's sentinel SUSARs halted
         that study.
+    Horizon
+        ``max_days``: the simulation clock stops a trial that has not reached the design's final
+        decision by this many days after accrual opened (day 0, when the first patient may arrive);
+        such a trial *ran out of time* and selects no dose (it is counted under "no dose selected"
+        and, separately, as out of time: :class:`doseesc.engines.events.EventsResult`).  In [1,
+        :data:`HORIZON_DAYS`], default :data:`HORIZON_DAYS`.
     """
 
     accrual_per_month: tuple[float, ...] | float
@@ -203,6 +213,7 @@ class Conduct:
     disease: DiseaseCourse | None = None
     halt_probability: float = 0.0
     halt_days: float = 0.0
+    max_days: float = HORIZON_DAYS
 
     def __post_init__(self) -> None:
         rates = self.accrual_per_month
@@ -223,6 +234,7 @@ class Conduct:
             raise ValueError(f"Conduct.max_wait_days = {self.max_wait_days!r}: allowed range is [0, inf]")
         _check("Conduct", "screen_failure", self.screen_failure, 0.0, MAX_SCREEN_FAILURE)
         _check("Conduct", "halt_probability", self.halt_probability, 0.0, 1.0)
+        _check("Conduct", "max_days", self.max_days, 1.0, HORIZON_DAYS)
         if not isinstance(self.infusions, int) or isinstance(self.infusions, bool) or self.infusions < 1:
             raise ValueError(f"Conduct.infusions = {self.infusions!r}: allowed is a whole number >= 1")
         if self.infusions > MAX_INFUSIONS:

@@ -119,13 +119,16 @@ def format_metrics(m: dict[str, Any], names: Sequence[str]) -> list[str]:
 
 
 def format_events(r) -> str:
-    """Calendar-time figures of an :class:`~doseesc.engines.events.EventsResult`."""
+    """Calendar-time figures of an :class:`~doseesc.engines.events.EventsResult`: duration, patients
+    per trial, waits, and the trials that ran out of time (``Conduct.max_days``)."""
     d = r.duration
     counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
     return (
         f"duration (days): mean {d.mean:.1f} ± {d.se:.1f}, median {d.median:.1f}, "
         f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}\n"
-        f"per trial: {counts}\nmean wait from eligibility to first dose: {r.mean_wait_days:.1f} days"
+        f"per trial: {counts}\nmean wait from eligibility to first dose: {r.mean_wait_days:.1f} days\n"
+        f"ran out of time (undecided at the horizon, {r.conduct.max_days:,g} days; no dose selected): "
+        f"{percent(r.p_out_of_time, '.2f')} ± {100 * r.se_p_out_of_time:.2f} of trials"
     )
 
 

@@ -182,6 +182,7 @@ class _Setup:
         self.close = c.cohort_decision == "earliest"
         self.halt_p = c.halt_probability if c.halt_days > 0 else 0.0
         self.halt_days = c.halt_days
+        self.max_days = float(c.max_days)
         d = c.disease
         self.disease = d is not None
         if d is not None:
@@ -226,6 +227,7 @@ class _Trial:
         self.events = [[0] * setup.table.n_doses for _ in range(setup.n_events)]
         self.end = math.nan
         self.selected = -1
+        self.out_of_time = False
 
     # -- accrual ---------------------------------------------------------------------------------
 
@@ -425,7 +427,10 @@ class _Trial:
         order, then the total waiting days of dosed patients)."""
         try:
             self._open_cohort(0)
-            self.env.run()
+            # Returns only at the horizon (else _Decided ends the run): the design has not decided.
+            self.env.run(until=self.s.max_days)
+            self.end = self.s.max_days
+            self.out_of_time = True
         except _Decided:
             pass
         end = self.end
@@ -464,7 +469,8 @@ class _Trial:
                 screening.append(LogRecord(a.ready[i], kind, i))
         # In front, so that the stable sort puts an arrival before what happened at the same time.
         self.log[:0] = screening
-        self.log.append(LogRecord(end, "end", -1, self.selected, "none" if self.selected < 0 else ""))
+        note = "out of time" if self.out_of_time else "none" if self.selected < 0 else ""
+        self.log.append(LogRecord(end, "end", -1, self.selected, note))
         self.log.sort(key=lambda r: r.time)
 
 
@@ -483,6 +489,7 @@ class _Chunk:
     duration: np.ndarray  # (n,) days
     counts: np.ndarray  # (n, len(COUNTS))
     wait_days: np.ndarray  # (n,)
+    out_of_time: np.ndarray  # (n,) bool: the trial reached the horizon undecided
     log: list[LogRecord] | None
 
 
@@ -497,6 +504,7 @@ def _run_blocks(
     setup = _Setup(table, model, conduct)
     outcomes: list[int] = []
     selected, total_n, total_dlt, n_dose, y_dose, durations, rows, events = [], [], [], [], [], [], [], []
+    out_of_time = []
     log = None
     for seq, count in blocks:
         u = Uniforms(np.random.Generator(np.random.PCG64(seq)))
@@ -514,6 +522,7 @@ def _run_blocks(
             y_dose.append(trial.y_dose)
             durations.append(trial.end)
             events.append(trial.events)
+            out_of_time.append(trial.out_of_time)
     n = len(rows)
     table_rows = np.array(rows, dtype=float).reshape(n, len(COUNTS) + 1)
     return _Chunk(
@@ -530,6 +539,7 @@ def _run_blocks(
         duration=np.array(durations),
         counts=table_rows[:, :-1].astype(np.int64),
         wait_days=table_rows[:, -1],
+        out_of_time=np.array(out_of_time, dtype=bool),
         log=log,
     )
 
@@ -578,6 +588,12 @@ class EventsResult(Tabular):
     running at the final decision), ``halts`` (safety reviews started).  ``mean_wait_days`` is the
     mean time from eligibility to first dose over all dosed patients of all trials; ``log`` is the
     event log of the first trial.
+
+    A trial still undecided when the clock reaches ``Conduct.max_days`` *ran out of time*
+    (``out_of_time``, per trial): it ends there, selects no dose (so it is also in ``oc.p_none``),
+    its duration is the horizon, and its per-dose figures count the cohorts the design decided (the
+    patients of the cohort still open are in ``counts``, not in ``oc.mean_n``).  ``p_out_of_time``
+    is their share, with its binomial standard error ``se_p_out_of_time``.
     """
 
     oc: OperatingCharacteristics
@@ -588,15 +604,31 @@ class EventsResult(Tabular):
     log: tuple[LogRecord, ...]
     durations: np.ndarray
     """(n_trials,) duration of each trial in days, in trial order."""
+    out_of_time: np.ndarray
+    """(n_trials,) whether each trial reached ``Conduct.max_days`` undecided, in trial order."""
+
+    @property
+    def p_out_of_time(self) -> float:
+        """Share of trials that ran out of time."""
+        return float(self.out_of_time.mean())
+
+    @property
+    def se_p_out_of_time(self) -> float:
+        """Its binomial standard error, ``sqrt(p (1 - p) / n)``."""
+        p = self.p_out_of_time
+        return math.sqrt(p * (1.0 - p) / self.out_of_time.shape[0])
 
     def to_dict(self, *, include_log: bool = False) -> dict[str, Any]:
-        """Plain JSON-ready dictionary: the operating characteristics' keys (``engine`` "events")
-        plus ``conduct``, ``duration_days``, ``counts`` and ``mean_wait_days``; ``log`` on request."""
+        """Plain JSON-ready dictionary (non-finite numbers as None): the operating characteristics'
+        keys (``engine`` "events") plus ``conduct``, ``duration_days``, ``counts``,
+        ``mean_wait_days``, ``p_out_of_time`` and ``se_p_out_of_time``; ``log`` on request."""
         out = self.oc.to_dict() | {
             "conduct": self.conduct.to_dict(),
             "duration_days": vars(self.duration),
             "counts": {name: vars(c) for name, c in self.counts.items()},
             "mean_wait_days": self.mean_wait_days,
+            "p_out_of_time": self.p_out_of_time,
+            "se_p_out_of_time": self.se_p_out_of_time,
         }
         if include_log:
             out["log"] = [r.to_dict() for r in self.log]
@@ -621,8 +653,8 @@ def run_events(
     ``seed`` (an integer, or None for fresh entropy, recorded in the result) fixes the answer bit for
     bit whatever ``jobs``, the number of worker processes.  ``progress``, if given, is called with the
     number of trials finished so far after each run of blocks.  ``target`` adds the metrics of
-    :mod:`doseesc.metrics`; ``records`` keeps one record per trial, with its duration
-    (``result.oc.records``).
+    :mod:`doseesc.metrics`; ``records`` keeps one record per trial, with its duration and whether it
+    ran out of time (``result.oc.records``).
     """
     target = Target.of(target, design)
     if records:
@@ -692,6 +724,7 @@ def run_events(
         )
         pmf = np.bincount(total_dlt.astype(np.int64)) / n_trials
         oc = oc.with_metrics(target, pmf, PatientSplit(x.sum(axis=1), x @ x.T))
+    out_of_time = np.concatenate([c.out_of_time for c in chunks])
     if records:
         rec = Records(
             selected=np.concatenate([c.selected_each for c in chunks]),
@@ -699,7 +732,9 @@ def run_events(
             y=np.concatenate([c.y_dose for c in chunks]).astype(np.int32),
             duration=durations,
         )
-        oc = replace(oc, records=rec.to_frame())
+        frame = rec.to_frame()
+        frame["out_of_time"] = out_of_time
+        oc = replace(oc, records=frame)
     dosed = counts[:, COUNTS.index("dosed")].sum()
     return EventsResult(
         oc=oc,
@@ -709,6 +744,7 @@ def run_events(
         mean_wait_days=float(wait_days.sum() / dosed) if dosed else math.nan,
         log=tuple(chunks[0].log),
         durations=durations,
+        out_of_time=out_of_time,
     )
 
 
