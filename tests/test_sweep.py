@@ -329,3 +329,46 @@ base = "base.toml"
     assert [dict(c.params)["design.cohort_size"] for c in combos] == [None, 1, 3]
     assert [c.scenario.design.name for c in combos] == ["3+3", "boin", "boin"]
     assert dict(combos[1].scenario.design.params)["cohort_size"] == 1
+
+
+def _strict(text: str):
+    """JSON as the standard has it: NaN and Infinity are no JSON numbers."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_sweep_files_hold_null_never_nan(tmp_path):
+    """A chunk of one trial has undefined SDs: its unit file holds null for them (and reads back
+    as NaN in the merge, which pools them away); every JSON file of the folder is strict JSON, and
+    the events engine's share of trials that ran out of time is pooled into the table."""
+    base = BASE.replace('engines = ["exact", "mc", "events"]', 'engines = ["events"]').replace(
+        "trials = { mc = 3000, events = 150 }", "trials = 1001"
+    )
+    sweep = SWEEP.replace('"design.deescalate" = [false, true]\n', "").replace(
+        '"toxicity.p_dlt" = [[0.05, 0.10, 0.25, 0.40], [0.02, 0.05, 0.10, 0.30]]',
+        '"toxicity.p_dlt" = [[0.05, 0.10, 0.25, 0.40]]',
+    )
+    path = write_sweep(tmp_path, sweep, base)
+    outcome = run_sweep(load_sweep(path), tmp_path / "out", figures=False)
+    assert not outcome.failures
+    files = sorted((tmp_path / "out").rglob("*.json"))
+    assert len(files) == 4  # the state, two units, the manifest
+    data = {f.name: _strict(f.read_text()) for f in files}
+    single = data["00000-0001.json"]["engines"]["events"]
+    assert single["n_trials"] == 1 and single["sd_n"] == [None] * 4 and single["sd_total_n"] is None
+    header, row = outcome.header, outcome.rows[0]
+    assert row[header.index("n_trials")] == 1001
+    assert row[header.index("p_out_of_time")] == 0.0 and row[header.index("se_p_out_of_time")] == 0.0
+    assert np.isfinite(row[header.index("se_mean_total_n")])
+    result = data["sweep.json"]["combinations"][0]["results"]["events"]
+    assert result["p_out_of_time"] == 0.0 and result["se_p_out_of_time"] == 0.0
+
+
+def test_write_json_turns_undefined_numbers_into_null(tmp_path):
+    from doseesc.output import write_json
+
+    write_json(tmp_path / "x.json", {"a": np.array([1.0, np.nan]), "b": [np.inf, {"c": float("-inf")}]})
+    assert _strict((tmp_path / "x.json").read_text()) == {"a": [1.0, None], "b": [None, {"c": None}]}

@@ -14,6 +14,8 @@ sweep seed means: another chunk size gives other (equally valid) numbers.
 
 Each finished unit is saved at once (``DIR/units/<combination>-<chunk>.json``, temporary file and
 rename), so an interrupted sweep resumes where it stopped, and the table is rebuilt from the units.
+Unit and state files are strict JSON (:func:`json_text`): an undefined figure, such as the SD of a
+chunk of one trial, is null.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import numpy as np
 from doseesc.build import SIMULATION_ENGINES
 from doseesc.files import FileError, check_parent, plain, write_text, writing
 from doseesc.interrupts import die_with_parent
+from doseesc.results import json_ready
 from doseesc.scenario import Scenario, ScenarioError, parse_data
 
 DEFAULT_CHUNK_TRIALS = 20_000
@@ -96,6 +99,13 @@ class Sweep:
 
 def _json(v: Any) -> str:
     return json.dumps(v, separators=(", ", ": "))
+
+
+def json_text(data: Any, **options: Any) -> str:
+    """``data`` as strict JSON: an undefined number (NaN, an infinity) is null, which reads back as
+    NaN where the merge builds float arrays; one left unconverted raises instead of writing
+    ``NaN``, which is no JSON."""
+    return json.dumps(json_ready(plain(data)), allow_nan=False, **options)
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -489,6 +499,7 @@ def run_unit(unit: Unit) -> dict[str, Any]:
         }
         if engine == "events":
             rec["durations"] = np.asarray(result.durations, dtype=float).tolist()
+            rec["out_of_time"] = int(result.out_of_time.sum())
         engines[engine] = rec
     return {"combo": unit.combo, "chunk": unit.chunk, "engines": engines}
 
@@ -547,6 +558,10 @@ def pool(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out["se_duration_mean_days"] = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan
         out["duration_median_days"] = float(np.median(d))
         out["duration_q90_days"] = float(np.quantile(d, 0.9))
+    if all("out_of_time" in r for r in records):  # units saved by an older doseesc lack it
+        p = sum(r["out_of_time"] for r in records) / total
+        out["p_out_of_time"] = p
+        out["se_p_out_of_time"] = math.sqrt(p * (1 - p) / total)
     return out
 
 
@@ -610,6 +625,8 @@ def result_dict(r: dict[str, Any]) -> dict[str, Any]:
             "median": r["duration_median_days"],
             "q90": r["duration_q90_days"],
         }
+    if "p_out_of_time" in r:
+        out["p_out_of_time"] = r["p_out_of_time"]
     return out
 
 
@@ -635,6 +652,8 @@ TABLE_TAIL = (
     "se_duration_mean_days",
     "duration_median_days",
     "duration_q90_days",
+    "p_out_of_time",
+    "se_p_out_of_time",
 )
 
 
@@ -741,7 +760,7 @@ def _prepare(sweep: Sweep, out: Path) -> int:
         out.mkdir(parents=True, exist_ok=True)
     seed = sweep.seed if sweep.seed is not None else int(np.random.SeedSequence().entropy)
     state = {"digest": sweep.digest, "chunk_trials": sweep.chunk_trials, "seed": seed, "file": sweep.file}
-    write_text(state_path, json.dumps(state, indent=1) + "\n")
+    write_text(state_path, json_text(state, indent=1) + "\n")
     with writing(out):
         (out / UNITS).mkdir(exist_ok=True)
     return seed
@@ -889,7 +908,7 @@ def run_sweep(
             )
         else:
             payload = {"digest": sweep.digest, "seed": u.seed} | payload
-            write_text(units_dir / f"{u.key}.json", json.dumps(payload) + "\n")
+            write_text(units_dir / f"{u.key}.json", json_text(payload) + "\n")
         show()
 
     show()
