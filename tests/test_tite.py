@@ -100,3 +100,21 @@ def test_refuses_other_dlt_onsets_and_cohorts():
         )
     with pytest.raises(ValueError, match="cohort_size must be 1"):
         TITECRM(6, skeleton=SKELETON, cohort_size=3)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"safety_stop": 0.9},
+        {"stop_n_at_dose": 9},
+        {"no_skip": "tried"},
+        {"coherence": "dose"},
+        {"stop_n_any_dose": 10},
+        {"stop_n_lowest_dose": 5},
+        {"final": "next"},
+    ],
+)
+def test_crm_options_the_tite_crm_does_not_take_are_refused(option):
+    key = next(iter(option))
+    with pytest.raises(ValueError, match=f"{key} is a CRM option the TITE-CRM does not take"):
+        TITECRM(6, target=0.3, skeleton=(0.05, 0.12, 0.25, 0.4, 0.55, 0.7), **option)

@@ -40,6 +40,21 @@ class TITECRM(CRM):
                 "cohort_size must be 1 for the TITE-CRM (patients are enrolled one by one), "
                 f"got {self.cohort_size}"
             )
+        unsupported = {
+            "safety_stop": None,
+            "stop_n_at_dose": None,
+            "no_skip": "given",
+            "coherence": "cohort",
+            "stop_n_any_dose": None,
+            "stop_n_lowest_dose": None,
+            "final": "model",
+        }
+        for key, default in unsupported.items():
+            if getattr(self, key, default) != default:
+                raise ValueError(
+                    f"{key} is a CRM option the TITE-CRM does not take (its patients are weighed one by one "
+                    f"in calendar time), got {getattr(self, key)!r}"
+                )
 
     def weighted_estimates(self, levels: np.ndarray, tox: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``(K,)`` estimates of P(DLT) (plug-in or posterior mean, as ``estimate`` says) from patients
