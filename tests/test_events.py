@@ -396,3 +396,58 @@ def test_run_events_rejects_what_it_cannot_simulate():
         run_events(AcceleratedTitration.simon(2, 6), P_TOX, INSTANTANEOUS, 10, seed=1)
     with pytest.raises(ValueError, match="n_trials must be at least 1"):
         run_events(ThreePlusThree(6), P_TOX, INSTANTANEOUS, 0, seed=1)
+
+
+# -- deaths or transplants beside CANONIC -------------------------------------------------------
+
+
+def test_exits_not_deaths_are_compared_with_canonic():
+    """Without DLTs every dosed patient leaves the window by death or transplant with the disease
+    course's window risk (CANONIC's transplant-free mortality for the ACLF share).  The dosed count
+    depends on the exits (replacements), but by Wald's identities the pooled share of exits has mean
+    p and variance p (1 - p) / (patients dosed in all).  Deaths are 1 - transplant_share of the exits.
+    The text compares the deaths or transplants, never the deaths alone, with CANONIC."""
+    from doseesc import conduct as conduct_module
+    from doseesc.output import format_events
+
+    course = DiseaseCourse(transplant_share=0.43)
+    result = run_events(ThreePlusThree(6), [0.0] * 6, Conduct.halpc(2.0, disease=course), 3_000, seed=15)
+    dosed = result.counts["dosed"].mean * 3_000
+    exits = (result.counts["deaths"].mean + result.counts["transplants"].mean) * 3_000
+    p = course.window_risk(28.0)
+    assert_close("exits per dosed patient", exits / dosed, p, math.sqrt(p * (1 - p) / dosed))
+    deaths = result.counts["deaths"].mean * 3_000
+    assert_close("deaths per exit", deaths / exits, 0.57, math.sqrt(0.57 * 0.43 / exits))
+
+    text = format_events(result)
+    line = next(x for x in text.splitlines() if "CANONIC" in x)
+    assert line.startswith("deaths or transplants in the 28-day window before any DLT: ")
+    assert "to compare with the deaths or transplants, CANONIC transplant-free mortality over 28 days" in line
+    assert f"(62.5% with ACLF): {100 * p:.1f}%" in line
+    assert sum("CANONIC" in x for x in text.splitlines()) == 1
+    assert "CANONIC" not in format_events(run_events(ThreePlusThree(6), P_TOX, INSTANTANEOUS, 10, seed=1))
+
+    # The overall mortality of Mahmud et al. is named for what it is, not as a CANONIC figure.
+    assert conduct_module.ACLF_HIGH_BILIRUBIN_OVERALL_MORTALITY == (0.637, 0.763)
+    assert not hasattr(conduct_module, "CANONIC_ACLF_HIGH_BILIRUBIN")
+    doc = " ".join(_constant_doc("ACLF_HIGH_BILIRUBIN_OVERALL_MORTALITY =").lower().split())
+    assert doc.startswith("overall mortality") and "not a canonic figure, and not transplant-free" in doc
+
+
+def _constant_doc(name: str) -> str:
+    """The docstring that follows a module constant in conduct.py (Python keeps none at run time)."""
+    from pathlib import Path
+
+    import doseesc.conduct
+
+    text = Path(doseesc.conduct.__file__).read_text()
+    return text[text.index(name) :].split('"""')[1]
+
+
+def test_events_doc_compares_deaths_or_transplants_with_canonic():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text()
+    section = doc[doc.index("## Deaths, transplants and CANONIC") :]
+    assert "the **deaths or transplants** that follow CANONIC's transplant-free" in section
+    assert "deaths alone are 57% of it" in section

@@ -16,8 +16,9 @@ Sources (facts in ``docs/sources.md``):
   DLT is replaced.
 * CANONIC (Moreau et al., Gastroenterology 2013;144:1426-37, ref. 1 of the HALPC paper):
   transplant-free mortality without cell therapy at Day 28 / Month 3: ACLF 32.8% / 51.2%; AD without
-  ACLF 1.9% / 9.8%.  Mahmud et al., Hepatology 2019;69:2150-63 (its ref. 8): overall mortality of
-  ACLF with bilirubin >= 5 mg/dl 63.7% / 76.3%.
+  ACLF 1.9% / 9.8%.  The disease course's exits (deaths *or* transplants) follow these figures.
+* Mahmud et al., Hepatology 2019;69:2150-63 (ref. 8 of the HALPC paper; not CANONIC): *overall*
+  mortality of ACLF with bilirubin >= 5 mg/dl, 63.7% / 76.3%.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ DAYS_PER_MONTH = 365.25 / 12
 """Days in a month (a Julian year over 12): converts accrual rates and "Month 3"."""
 
 RISK_DAYS = (28.0, 3 * DAYS_PER_MONTH)
-"""Days at which CANONIC reports transplant-free mortality: Day 28 and Month 3."""
+"""Days at which the mortality figures below are reported: Day 28 and Month 3."""
 
 CANONIC_ACLF = (0.328, 0.512)
 """Transplant-free mortality by Day 28 and Month 3 with ACLF (CANONIC, facts in docs/sources.md)."""
 CANONIC_AD = (0.019, 0.098)
 """The same for acute decompensation without ACLF (CANONIC, facts in docs/sources.md)."""
-CANONIC_ACLF_HIGH_BILIRUBIN = (0.637, 0.763)
-"""Mortality (overall) with ACLF and bilirubin >= 5 mg/dl (Mahmud et al., Hepatology 2019;69:2150-63,
-as quoted by the HALPC paper; facts in docs/sources.md); every HALPC patient had a bilirubin above
-5 mg/dl at screening (HALPC paper, Discussion), so this is the pessimistic choice."""
+ACLF_HIGH_BILIRUBIN_OVERALL_MORTALITY = (0.637, 0.763)
+"""Overall mortality by Day 28 and Month 3 with ACLF and bilirubin >= 5 mg/dl: Mahmud et al.,
+Hepatology 2019;69:2150-63, the HALPC paper's reference 8, as that paper quotes it (facts in
+docs/sources.md).  Not a CANONIC figure, and not transplant-free mortality: it counts every death.
+Every HALPC patient had a bilirubin above 5 mg/dl at screening (HALPC paper, Discussion), so as a
+:class:`DiseaseCourse` ``aclf_risk`` it is a pessimistic bound on the risk of leaving the window
+(death or transplant), not an estimate of it."""
 
 HALPC_ACLF_FRACTION = 15 / 24
 """Patients with ACLF at Day 1 in the HALPC phase II study: 15 of 24 (HALPC paper, Table 1; facts in
@@ -98,11 +102,13 @@ class DiseaseCourse:
         h1 = -ln(1 - F1) / 28,    h2 = -ln((1 - F2) / (1 - F1)) / (t2 - 28),    t2 = Month 3 in days,
 
     and ``h2`` continues after Month 3.  The defaults are CANONIC's transplant-free mortality
-    (:data:`CANONIC_ACLF`, :data:`CANONIC_AD`).  Those figures count deaths; a transplant also ends the
-    window, so ``transplant_share`` (0 to 1) labels that share of the exits as transplants without
-    changing their timing (HALPC phase II: 4 deaths and 3 transplants before Day 28, HALPC paper,
-    i.e. 3/7).  The clock starts at the first dose (Day 1 of the HALPC schedule): losses before
-    dosing are screen failures or patients lost while waiting.
+    (:data:`CANONIC_ACLF`, :data:`CANONIC_AD`), and the time so drawn is that of an *exit*: a death
+    or a transplant, either of which ends the window.  ``transplant_share`` (0 to 1) labels that
+    share of the exits as transplants without changing their timing (HALPC phase II: 4 deaths and 3
+    transplants before Day 28, HALPC paper, i.e. 3/7).  So it is deaths *or transplants* that follow
+    CANONIC's transplant-free mortality; simulated deaths alone are ``1 - transplant_share`` of it
+    (57% with the scenarios' 0.43).  The clock starts at the first dose (Day 1 of the HALPC
+    schedule): losses before dosing are screen failures or patients lost while waiting.
     """
 
     aclf_fraction: float = HALPC_ACLF_FRACTION

@@ -120,16 +120,34 @@ def format_metrics(m: dict[str, Any], names: Sequence[str]) -> list[str]:
 
 def format_events(r) -> str:
     """Calendar-time figures of an :class:`~doseesc.engines.events.EventsResult`: duration, patients
-    per trial, waits, and the trials that ran out of time (``Conduct.max_days``)."""
+    per trial, waits, the trials that ran out of time (``Conduct.max_days``) and, with a disease
+    course, the deaths or transplants beside CANONIC's transplant-free mortality over the window
+    (which they, not the deaths alone, follow: :class:`~doseesc.conduct.DiseaseCourse`)."""
     d = r.duration
     counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
-    return (
+    lines = [
         f"duration (days): mean {d.mean:.1f} ± {d.se:.1f}, median {d.median:.1f}, "
-        f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}\n"
-        f"per trial: {counts}\nmean wait from eligibility to first dose: {r.mean_wait_days:.1f} days\n"
+        f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}",
+        f"per trial: {counts}",
+        f"mean wait from eligibility to first dose: {r.mean_wait_days:.1f} days",
         f"ran out of time (undecided at the horizon, {r.conduct.max_days:,g} days; no dose selected): "
-        f"{percent(r.p_out_of_time, '.2f')} ± {100 * r.se_p_out_of_time:.2f} of trials"
-    )
+        f"{percent(r.p_out_of_time, '.2f')} ± {100 * r.se_p_out_of_time:.2f} of trials",
+    ]
+    disease = r.conduct.disease
+    dosed = r.counts["dosed"].mean
+    if disease is not None and dosed > 0:
+        # The disease course's exits (deaths or transplants) follow CANONIC's transplant-free
+        # mortality; deaths alone are only the share not labelled as transplants.
+        w = r.conduct.window_days
+        deaths, transplants = r.counts["deaths"].mean / dosed, r.counts["transplants"].mean / dosed
+        lines.append(
+            f"deaths or transplants in the {w:g}-day window before any DLT: "
+            f"{percent(deaths + transplants, '.1f')} of dosed patients (deaths {percent(deaths, '.1f')}, "
+            f"transplants {percent(transplants, '.1f')}); to compare with the deaths or transplants, "
+            f"CANONIC transplant-free mortality over {w:g} days "
+            f"({percent(disease.aclf_fraction, '.1f')} with ACLF): {percent(disease.window_risk(w), '.1f')}"
+        )
+    return "\n".join(lines)
 
 
 def format_courses(r) -> str:
