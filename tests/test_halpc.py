@@ -270,13 +270,25 @@ def test_to_dict_is_json_and_the_table_prints_both_priors(calibrations):
     first = data[0]
     assert first["doses"] == list(TABLE_DOSES) and first["dose_unit"] == "cells/kg"
     assert set(first["per_infusion_risk"]) == {"typical", "population"}
-    assert set(first["posterior_predictive"]) == {"observed_pattern", "sentinel", "amended"}
+    assert (
+        set(first["posterior_predictive"])
+        == set(first["posterior_predictive_definitions"])
+        == {
+            "observed_pattern",
+            "per_patient",
+            "sentinel",
+            "sentinel_per_patient",
+            "amended",
+        }
+    )
+    assert first["sentinel_dose"] == "per_infusion"
     assert set(first["parameters"]) == set(PARAMETERS)
     assert len(first["data"]) == 6
     text = format_calibration(cals)
     for name in PRIORS:
         assert f"Prior {name}:" in text
     assert text.count("Posterior predictive P(observed pattern)") == 2
+    assert text.count("Posterior predictive P(each patient bled or not, as observed)") == 2
     for d in ("0.3", "0.6", "1.2", "2.5", "5"):
         assert any(line.split()[:1] == [d] for line in text.splitlines())
 

@@ -206,12 +206,14 @@ class LogisticSpec:
 @dataclass(frozen=True)
 class HalpcSpec:
     """The HALPC bleeding model calibrated to the sentinel findings
-    (:func:`~doseesc.models.halpc.halpc_bleeding_model`); ``other_dlt``: per-infusion probability of
-    a non-bleeding DLT at 1e6 cells/kg (None: bleeding is the only DLT)."""
+    (:func:`~doseesc.models.halpc.halpc_bleeding_model`); ``sentinel_dose``: the reading of the
+    sentinel's ~5e6 cells/kg, ``per_infusion`` or ``per_patient``; ``other_dlt``: per-infusion
+    probability of a non-bleeding DLT at 1e6 cells/kg (None: bleeding is the only DLT)."""
 
     posterior: bool = False
     prior: str = "weakly-informative"
     cohorts: str = "fig2"
+    sentinel_dose: str = "per_infusion"
     other_dlt: float | None = None
     model = "halpc-bleeding"
 
@@ -405,6 +407,7 @@ def _one_regimen(tox: LogisticSpec | HalpcSpec, levels, regimen, population_spec
             posterior=tox.posterior,
             prior=tox.prior,
             cohorts=tox.cohorts,
+            sentinel_dose=tox.sentinel_dose,
             population=population,
             other=None if tox.other_dlt is None else other_dlt(tox.other_dlt),
         )
@@ -610,42 +613,51 @@ def run_engine(
     raise SpecError(f"<run.engines> {engine!r} is not an engine; allowed: {', '.join(ENGINES)}")
 
 
-def calibration_band(tox: ToxicitySpec, doses: DoseSpec, regimen: RegimenSpec):
-    """For the HALPC bleeding model with doses in cells/kg: the posterior median and central
-    credible interval (the calibration's level, 90%) of P(severe bleeding over the regimen) per dose
-    level, averaged over the population's coagulation score, as ``(Band, level)``; else None.
+def calibration_band(
+    tox: ToxicitySpec, doses: DoseSpec, regimen: RegimenSpec, population: PopulationSpec | None = None
+):
+    """For the HALPC bleeding model: the posterior median and central credible interval (the
+    calibration's level, 90%) of P(severe bleeding over the regimen) per dose level, averaged over
+    the population's coagulation score and, for doses in absolute cells, over its body weight (a
+    patient of ``w`` kg given ``x`` cells receives ``x / w`` cells/kg), as ``(Band, level)``; else
+    None.  ``population``: the scenario's (default HALPC eligibility).
 
     The band is the calibration's uncertainty whether or not the scenario draws its parameters
     from the posterior (without, it runs at the posterior medians)."""
     if not isinstance(tox, HalpcSpec) or doses.unit is None:
         return None
     levels = doses.dose_levels(distinct=True)
-    if levels.unit != "cells/kg":
-        return None  # absolute cells: the risk depends on each patient's weight as well
     values = doses.array() * levels.scale
     from doseesc.models.band import Band
     from doseesc.models.halpc import CREDIBLE_LEVEL, bleeding_mechanism, calibrate_halpc
     from doseesc.models.mechanisms import Regimen
-    from doseesc.population import Population
 
-    cal = calibrate_halpc(tox.prior, tox.cohorts)
+    pop = (population or PopulationSpec()).build()
+    cal = calibrate_halpc(tox.prior, tox.cohorts, tox.sentinel_dose)
     mechanism = bleeding_mechanism(*cal.point)
-    nodes, weights = Population().score_quadrature(32)
-    params = cal.posterior.draws[:, None, :]
-    covariates = {"coagulation_score": nodes[:, None]}
+    nodes, weights = pop.score_quadrature(32)
+    if levels.unit == "cells":
+        kg, kg_weights = pop.weight_quadrature()
+    else:
+        kg, kg_weights = np.ones(1), np.ones(1)
+    # Axes: body weight, score, posterior draw (the two averages factorise: weight is independent
+    # of the score's components in the population's copula).
+    params = cal.posterior.draws[:, None, None, :]
+    covariates = {"coagulation_score": nodes[None, :, None]}
     risks = []
     for value, infusions in zip(values, regimen.per_level(len(values)), strict=True):
         reg = Regimen(infusions, regimen.interval_days)
+        per_kg = (value / kg)[:, None, None]
         per = [
-            mechanism.risk(np.asarray(value * load), covariates, params)
+            mechanism.risk(per_kg * load, covariates, params)
             for load in reg.loads(mechanism.carryover_half_life_days)
         ]
-        risks.append(weights @ reg.risk(per))
+        risks.append(np.einsum("w,s,wsm->m", kg_weights, weights, reg.risk(per)))
     tail = (1 - CREDIBLE_LEVEL) / 2
     median, lower, upper = cal.posterior.quantiles(np.array(risks), [0.5, tail, 1 - tail])
     label = (
-        f"calibration (prior {cal.prior.name}): P(severe bleeding over the regimen), posterior median "
-        f"and {percent(CREDIBLE_LEVEL, 'g')} credible interval"
+        f"calibration (prior {cal.prior.name}, sentinel dose {cal.sentinel_dose}): P(severe bleeding "
+        f"over the regimen), posterior median and {percent(CREDIBLE_LEVEL, 'g')} credible interval"
     )
     return Band(label, median, lower, upper), CREDIBLE_LEVEL
 

@@ -387,9 +387,24 @@ def _rules_options(rules: argparse.ArgumentParser) -> None:
 
 def _calibrate_options(cal: argparse.ArgumentParser) -> None:
     cal.add_argument("model", choices=("halpc",), help="the model to calibrate")
-    cal.add_argument("--json", action="store_true", help="print one JSON list, one object per prior")
+    cal.add_argument(
+        "--json", action="store_true", help="print one JSON list, one object per prior (and reading)"
+    )
     cal.add_argument(
         "--plot", metavar="FILE", help="write the dose-risk curve with its 90%% band (PNG, SVG, PDF)"
+    )
+    readings = cal.add_mutually_exclusive_group()
+    readings.add_argument(
+        "--sentinel-dose",
+        choices=("per_infusion", "per_patient"),
+        default="per_infusion",
+        help="the sentinel's ~5e6 cells/kg is the dose of every infusion (default) or each patient's "
+        "total over its infusions",
+    )
+    readings.add_argument(
+        "--compare-readings",
+        action="store_true",
+        help="calibrate under both readings of the sentinel's dose and print them side by side (Markdown)",
     )
 
 
@@ -560,9 +575,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     from doseesc.plots import write_figure
     from doseesc.plots.calibration import plot_calibration
 
+    if args.compare_readings:
+        from doseesc.models.halpc_readings import compare_readings, format_readings
+
+        if args.plot is not None:
+            raise ValueError("--plot: one reading at a time (--sentinel-dose), not with --compare-readings")
+        cals = compare_readings()
+        print(
+            json.dumps([c.to_dict() for c in cals], allow_nan=False) if args.json else format_readings(cals)
+        )
+        return 0
     if args.plot is not None:
         check_output_file(args.plot)
-    cals = [calibrate_halpc(prior) for prior in PRIORS]
+    cals = [calibrate_halpc(prior, sentinel_dose=args.sentinel_dose) for prior in PRIORS]
     if args.plot is not None:
         write_figure(plot_calibration(cals), Path(args.plot))
     if args.json:

@@ -400,6 +400,15 @@ class Population:
             total = total + sign * (np.log(x) - m.mu) / m.sigma
         return total / self._score_scale
 
+    def weight_quadrature(self, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes (kg) and weights (summing to 1) of an ``n``-point rule for averages over body weight
+        alone: Gauss-Hermite over its latent standard normal, mapped through the weight marginal
+        (log-normal, truncated by the eligibility's ``weight_min_kg``).  Averages over weight and
+        the coagulation score factorise when weight's latent correlations with INR, fibrinogen and
+        platelets are 0, as in :data:`LATENT_CORRELATIONS`."""
+        z, weights = np.polynomial.hermite_e.hermegauss(n)
+        return self.marginals["weight"].from_normal(z), weights / weights.sum()
+
     def score_quadrature(self, n: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Nodes and weights (summing to 1) of an ``n``-point Gauss-Hermite rule for averages over
         the population's ``coagulation_score`` (standard normal, see :meth:`coagulation_score`)."""

@@ -77,10 +77,13 @@ _MODEL_KEYS = {
         "carryover_half_life_days",
         "covariates",
     ),
-    "halpc-bleeding": ("posterior", "prior", "cohorts", "other_dlt"),
+    "halpc-bleeding": ("posterior", "prior", "cohorts", "other_dlt", "sentinel_dose"),
 }
 _HALPC_PRIORS = ("weakly-informative", "sceptical")
 _HALPC_COHORTS = ("fig2", "least-exposure", "most-exposure")
+_HALPC_SENTINEL_DOSES = ("per_infusion", "per_patient")
+"""Readings of the sentinel's dose (:data:`doseesc.models.halpc_records.SENTINEL_READINGS`, not
+imported here so that validating a file does not import the models)."""
 _COVARIATES = (
     "age",
     "weight",
@@ -394,6 +397,7 @@ class _Reader(Reader):
             "posterior": get("posterior", self.boolean(), default=False),
             "prior": get("prior", self.string(_HALPC_PRIORS), default="weakly-informative"),
             "cohorts": get("cohorts", self.string(_HALPC_COHORTS), default="fig2"),
+            "sentinel_dose": get("sentinel_dose", self.string(_HALPC_SENTINEL_DOSES), default="per_infusion"),
             "other_dlt": get("other_dlt", self.probability(open_ends=True)),
         }
         self.need(*values.values())

@@ -12,13 +12,19 @@ with ``L`` the infusion's load in cells/kg (the dose, plus what is left of earli
 the coagulation-depletion score of :meth:`doseesc.population.Population.coagulation_score` (INR,
 fibrinogen, platelets; 0 for the typical patient, SD 1 in the population).
 
-Calibration data (:data:`SENTINEL`, :data:`COHORTS`): 2 of 2 sentinel patients given about 5e6
+Calibration data (:mod:`doseesc.models.halpc_records`): 2 of 2 sentinel patients given about 5e6
 cells/kg bled (one after the 2nd infusion, one after a single infusion; the 3rd sentinel patient's
-dose was negligible and carries no information), and none of 21 patients given 0.6 or 1.2e6
-cells/kg, 1 or 2 infusions 7 days apart.  Individual covariates are not published, so each
-patient's likelihood is averaged over the population's score distribution (Gauss-Hermite, the
-score being standard normal).  The posterior comes from :func:`~doseesc.models.logistic.fit_posterior`
-under one of :data:`PRIORS`.
+dose was negligible and carries no information), the 5e6 read per infusion or per patient
+(``sentinel_dose``, :data:`~doseesc.models.halpc_records.SENTINEL_READINGS`), and none of 21
+patients given 0.6 or 1.2e6 cells/kg, 1 or 2 infusions 7 days apart (:data:`COHORTS`).  Individual
+covariates are not published, so each patient's likelihood is averaged over the population's score
+distribution (Gauss-Hermite, the score being standard normal).  The posterior comes from
+:func:`~doseesc.models.logistic.fit_posterior` under one of :data:`PRIORS`.
+
+Posterior predictive checks (:data:`PREDICTIVE`): the posterior mean of the probability of the data
+as recorded, which for a patient who bled includes after which infusion (the likelihood the model is
+fitted to), and of the coarser pattern "who bled and who did not", which a patient-level summary of a
+trial reports.
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ from scipy import special
 
 from doseesc.cache import cached_arrays
 from doseesc.formatting import percent
+from doseesc.models.halpc_records import (
+    COHORTS,
+    INTERVAL_DAYS,
+    SENTINEL,
+    SENTINEL_READINGS,
+    BleedingRecord,
+    sentinel_records,
+)
 from doseesc.models.logistic import CovariateTerm, LogisticRisk, NormalPrior, Posterior, fit_posterior
 from doseesc.models.mechanisms import MechanismModel, Regimen
 from doseesc.models.units import Dose, DoseLevels
@@ -45,21 +59,6 @@ EVENT = "severe bleeding"
 
 REFERENCE_DOSE = Dose(1e6, "cells/kg")
 """The dose at which ``intercept`` is the log-odds: 1e6 cells/kg, inside the range given safely."""
-
-SENTINEL_DOSE = 5e6
-"""Cells/kg per infusion in sentinel patients 2 and 3: "approximately 5x10^6 cells/kg BW" (paper).
-That this is per infusion (not summed over patient 2's two infusions) is our reading: assumption."""
-
-LOWER_DOSE = 0.6e6
-"""Cells/kg, the lower amended dose (paper text: 0.6; its Fig. 2 labels it 0.6-0.8, so 0.6 is the
-less informative end)."""
-
-HIGHER_DOSE = 1.2e6
-"""Cells/kg, the higher amended dose (paper)."""
-
-INTERVAL_DAYS = 7.0
-"""Days between infusions: amended protocol "2 infusions, 7 days apart" (paper).  The sentinel's
-planned interval is not reported: the same 7 days is assumed."""
 
 RESERVE_HALF_LIFE_DAYS = 3.5
 """Half-life (days) with which the coagulation reserve consumed by an infusion is restored.
@@ -77,84 +76,18 @@ SCORE_NODES = 32
 
 PARAMETERS = ("intercept", "slope", "coagulation_score")
 
-
-@dataclass(frozen=True)
-class BleedingRecord:
-    """``patients`` patients given ``infusions`` infusions of ``dose`` cells/kg, 7 days apart;
-    ``bled_at`` is the infusion (1-based) after which severe bleeding occurred, None for none.
-    ``score`` is the patients' coagulation score when known; None (as for the published data)
-    averages over the population."""
-
-    label: str
-    patients: int
-    dose: float
-    infusions: int
-    bled_at: int | None
-    source: str = ""
-    score: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.patients < 1 or self.infusions < 1 or not self.dose > 0:
-            raise ValueError(f"{self.label}: patients and infusions must be >= 1 and the dose positive")
-        if self.bled_at is not None and not 1 <= self.bled_at <= self.infusions:
-            raise ValueError(f"{self.label}: bled_at must be an infusion number from 1 to {self.infusions}")
-
-
-SENTINEL = (
-    BleedingRecord(
-        "sentinel patient 2",
-        1,
-        SENTINEL_DOSE,
-        2,
-        2,
-        "paper: severe bleeding at a jugular puncture site after the 2nd infusion",
+PREDICTIVE = {
+    "observed_pattern": (
+        "every patient's outcome as recorded, including after which infusion each bleed occurred; "
+        "the likelihood the model is fitted to"
     ),
-    BleedingRecord(
-        "sentinel patient 3",
-        1,
-        SENTINEL_DOSE,
-        1,
-        1,
-        "paper: coagulopathy, severe persistent epistaxis after a single infusion",
-    ),
-)
-"""The two sentinel patients who received about 5e6 cells/kg (paper)."""
-
-_C2 = BleedingRecord(
-    "cohort 2", 6, LOWER_DOSE, 1, None, "paper: single infusion of 0.6e6 cells/kg, no related SAE"
-)
-
-COHORTS: dict[str, tuple[BleedingRecord, ...]] = {
-    "fig2": (
-        _C2,
-        BleedingRecord("cohort 3", 3, LOWER_DOSE, 2, None, "assumption from Fig. 2: 2 infusions, lower dose"),
-        BleedingRecord(
-            "cohort 4", 4, HIGHER_DOSE, 1, None, "assumption from Fig. 2: 1 infusion, higher dose"
-        ),
-        BleedingRecord(
-            "cohort 5", 8, HIGHER_DOSE, 2, None, "assumption from Fig. 2: 2 infusions, higher dose"
-        ),
-    ),
-    "least-exposure": (
-        _C2,
-        BleedingRecord(
-            "cohorts 3-5", 15, LOWER_DOSE, 1, None, "sensitivity bound: all 1 infusion, lower dose"
-        ),
-    ),
-    "most-exposure": (
-        _C2,
-        BleedingRecord(
-            "cohorts 3-5", 15, HIGHER_DOSE, 2, None, "sensitivity bound: all 2 infusions, higher dose"
-        ),
-    ),
+    "per_patient": "each patient bled or not, as observed, whichever infusion the bleed followed",
+    "sentinel": "the sentinel patients' outcomes as recorded, including after which infusion each bled",
+    "sentinel_per_patient": "both sentinel patients bled, whichever infusion the bleed followed",
+    "amended": "none of the 21 amended-protocol patients bled",
 }
-"""The 21 amended-protocol patients, none with a treatment-related serious or severe adverse event
-(paper).  Cohort 2 (N = 6) had a single 0.6e6 cells/kg infusion (paper text).  Which of Cohorts 3-5
-(N = 3, 4, 8) had 1 or 2 infusions and which dose is not stated.  ``"fig2"`` (the default) reads it
-from the Fig. 2 legend: Cohorts 2 and 4 are plotted together, as are Cohorts 3 and 5 "after the
-second dose", each pair with a lower and a higher dose, so Cohort 3 = 2 x 0.6, Cohort 4 = 1 x 1.2,
-Cohort 5 = 2 x 1.2 (assumption).  ``"least-exposure"`` and ``"most-exposure"`` bound every other
-allocation, for sensitivity analyses."""
+"""Posterior predictive probabilities the calibration reports: the posterior mean of P(data | parameters)
+for each part or coarsening of the data named here."""
 
 PRIORS: dict[str, NormalPrior] = {
     "weakly-informative": NormalPrior(
@@ -209,18 +142,23 @@ _TEMPLATE = bleeding_mechanism(0.0, 0.0, 0.0)
 """The mechanism's structure; calibration code passes the parameters to its ``risk`` explicitly."""
 
 
-def _outcome_probability(record: BleedingRecord, params: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def _outcome_probability(
+    record: BleedingRecord, params: np.ndarray, scores: np.ndarray, timing: bool = True
+) -> np.ndarray:
     """P(the record's outcome for one patient | parameters, score): ``params`` (3, M) against
-    ``scores`` (S,) gives (M, S)."""
+    ``scores`` (S,) gives (M, S).  With ``timing`` a bleed is the bleed after infusion ``bled_at``
+    (none before); without, a bleed after any of the infusions the patient received."""
     p3 = params[:, :, None]
     cov = {"coagulation_score": scores}
     loads = Regimen(record.infusions, INTERVAL_DAYS).loads(RESERVE_HALF_LIFE_DAYS)
     risks = [_TEMPLATE.risk(np.asarray(record.dose * load), cov, p3) for load in loads]
-    last = len(risks) if record.bled_at is None else record.bled_at - 1
+    last = len(risks) if record.bled_at is None or not timing else record.bled_at - 1
     out = np.ones(np.broadcast_shapes(p3.shape[1:], scores.shape))
     for p in risks[:last]:
         out = out * (1.0 - p)
-    return out if record.bled_at is None else out * risks[last]
+    if record.bled_at is None:
+        return out
+    return out * risks[last] if timing else 1.0 - out
 
 
 @cache
@@ -228,25 +166,29 @@ def _score_quadrature() -> tuple[np.ndarray, np.ndarray]:
     return Population().score_quadrature(SCORE_NODES)
 
 
-def record_log_likelihood(records: Sequence[BleedingRecord], params: np.ndarray) -> np.ndarray:
+def record_log_likelihood(
+    records: Sequence[BleedingRecord], params: np.ndarray, *, timing: bool = True
+) -> np.ndarray:
     """``(len(records), M)`` log-likelihood of each record at ``params`` (3, M).
 
     A record with a known ``score`` uses it; otherwise (the published data) each patient's
     probability is averaged over the population's coagulation score (Gauss-Hermite).  Records with
-    known scores are evaluated together, grouped by dose, infusions and outcome.
+    known scores are evaluated together, grouped by dose, infusions and outcome.  ``timing``: a
+    bleed counts with the infusion it followed (the default, the likelihood the model is fitted to);
+    without, only whether the patient bled.
     """
     nodes, weights = _score_quadrature()
     out = np.empty((len(records), params.shape[1]))
     groups: dict[tuple[float, int, int | None], list[int]] = {}
     for i, r in enumerate(records):
         if r.score is None:
-            out[i] = r.patients * _log(_outcome_probability(r, params, nodes) @ weights)
+            out[i] = r.patients * _log(_outcome_probability(r, params, nodes, timing) @ weights)
         else:
             groups.setdefault((r.dose, r.infusions, r.bled_at), []).append(i)
     for idx in groups.values():
         scores = np.array([records[i].score for i in idx])
         patients = np.array([records[i].patients for i in idx])
-        out[idx] = patients[:, None] * _log(_outcome_probability(records[idx[0]], params, scores)).T
+        out[idx] = patients[:, None] * _log(_outcome_probability(records[idx[0]], params, scores, timing)).T
     return out
 
 
@@ -340,12 +282,14 @@ class HalpcCalibration:
 
     ``typical`` and ``population`` summarise the per-infusion (first-infusion) probability of severe
     bleeding at ``doses`` (cells/kg), for the typical patient (score 0) and averaged over the
-    population; ``predictive`` holds posterior predictive probabilities of the observed pattern
-    (all of it, the sentinel part, the amended-protocol part).
+    population; ``predictive`` holds the posterior predictive probabilities of :data:`PREDICTIVE`.
+    ``sentinel_dose`` is the reading of the sentinel's dose (a key of
+    :data:`~doseesc.models.halpc_records.SENTINEL_READINGS`).
     """
 
     prior: NormalPrior
     cohorts: str
+    sentinel_dose: str
     records: tuple[BleedingRecord, ...]
     posterior: Posterior
     doses: np.ndarray
@@ -368,6 +312,8 @@ class HalpcCalibration:
             "model": "halpc-bleeding",
             "prior": self.prior.to_dict(),
             "cohort_assumption": self.cohorts,
+            "sentinel_dose": self.sentinel_dose,
+            "sentinel_dose_reading": SENTINEL_READINGS[self.sentinel_dose],
             "data": [
                 {
                     "label": r.label,
@@ -386,6 +332,7 @@ class HalpcCalibration:
             "doses": self.doses.tolist(),
             "per_infusion_risk": {"typical": self.typical.to_dict(), "population": self.population.to_dict()},
             "posterior_predictive": dict(self.predictive),
+            "posterior_predictive_definitions": dict(PREDICTIVE),
             "prior_predictive": math.exp(self.posterior.log_evidence),
             "parameters": self.posterior.summary(self.level),
             "effective_sample_size": self.posterior.ess,
@@ -407,41 +354,63 @@ def posterior_point(posterior: Posterior) -> tuple[float, float, float]:
     return float(med[0]), float(med[1]), float(med[2])
 
 
+def calibration_records(
+    cohorts: str = "fig2", sentinel_dose: str = "per_infusion"
+) -> tuple[BleedingRecord, ...]:
+    """The sentinel records under the ``sentinel_dose`` reading, then the amended-protocol cohorts
+    under the ``cohorts`` assumption."""
+    if cohorts not in COHORTS:
+        raise ValueError(f"cohorts: unknown assumption {cohorts!r}; allowed: {', '.join(COHORTS)}")
+    return sentinel_records(sentinel_dose) + COHORTS[cohorts]
+
+
 @cache
-def bleeding_posterior(prior: str | NormalPrior = "weakly-informative", cohorts: str = "fig2") -> Posterior:
+def bleeding_posterior(
+    prior: str | NormalPrior = "weakly-informative",
+    cohorts: str = "fig2",
+    sentinel_dose: str = "per_infusion",
+) -> Posterior:
     """The posterior of :func:`calibrate_halpc` alone (what the model for the engines needs), without
     the calibration's summaries."""
     p = _prior(prior)
-    if cohorts not in COHORTS:
-        raise ValueError(f"cohorts: unknown assumption {cohorts!r}; allowed: {', '.join(COHORTS)}")
-    return fit_bleeding(SENTINEL + COHORTS[cohorts], p)
+    return fit_bleeding(calibration_records(cohorts, sentinel_dose), p)
 
 
 @cache
 def calibrate_halpc(
-    prior: str | NormalPrior = "weakly-informative", cohorts: str = "fig2"
+    prior: str | NormalPrior = "weakly-informative",
+    cohorts: str = "fig2",
+    sentinel_dose: str = "per_infusion",
 ) -> HalpcCalibration:
     """Posterior of the bleeding model given the sentinel findings and the 21 amended-protocol
     patients, under ``prior`` (a name in :data:`PRIORS` or a :class:`NormalPrior` over
-    :data:`PARAMETERS`) and the ``cohorts`` assumption (a key of :data:`COHORTS`).
+    :data:`PARAMETERS`), the ``cohorts`` assumption (a key of :data:`COHORTS`) and the reading of
+    the sentinel's dose (a key of :data:`~doseesc.models.halpc_records.SENTINEL_READINGS`).
 
     Deterministic (fixed quasi-random seed) and cached: calls with the same arguments return the
     same object.
     """
     p = _prior(prior)
-    posterior = bleeding_posterior(prior, cohorts)
-    records = SENTINEL + COHORTS[cohorts]
-    per_record = record_log_likelihood(records, posterior.draws)
-    n_sentinel = len(SENTINEL)
+    posterior = bleeding_posterior(prior, cohorts, sentinel_dose)
+    records = calibration_records(cohorts, sentinel_dose)
     w = posterior.weights
-    predictive = {
+    n_sentinel = len(SENTINEL)
+
+    def predictive(rows: np.ndarray) -> float:
+        return float(w @ np.exp(rows.sum(axis=0)))
+
+    exact = record_log_likelihood(records, posterior.draws)
+    coarse = record_log_likelihood(records, posterior.draws, timing=False)
+    values = {
         "observed_pattern": posterior.predictive(),
-        "sentinel": float(w @ np.exp(per_record[:n_sentinel].sum(axis=0))),
-        "amended": float(w @ np.exp(per_record[n_sentinel:].sum(axis=0))),
+        "per_patient": predictive(coarse),
+        "sentinel": predictive(exact[:n_sentinel]),
+        "sentinel_per_patient": predictive(coarse[:n_sentinel]),
+        "amended": predictive(exact[n_sentinel:]),
     }
     typical, population = posterior_risk(posterior, TABLE_DOSES, CREDIBLE_LEVEL)
     return HalpcCalibration(
-        p, cohorts, records, posterior, np.array(TABLE_DOSES), typical, population, predictive
+        p, cohorts, sentinel_dose, records, posterior, np.array(TABLE_DOSES), typical, population, values
     )
 
 
@@ -463,6 +432,7 @@ def halpc_bleeding_model(
     posterior: bool = False,
     prior: str | NormalPrior = "weakly-informative",
     cohorts: str = "fig2",
+    sentinel_dose: str = "per_infusion",
     parameters: tuple[float, float, float] | None = None,
     population: Population | None = None,
     other: LogisticRisk | None = None,
@@ -473,17 +443,19 @@ def halpc_bleeding_model(
     ``doses`` in cells/kg (or absolute cells: divided by each patient's body weight; other units
     are an error).  ``regimen``: infusions per patient and days between them (default one infusion).
     Parameters: with ``posterior`` every simulated trial draws its own from the calibration under
-    ``prior`` and ``cohorts``; otherwise they are fixed, at ``parameters`` = (intercept, slope,
-    coagulation effect) when given, else at the calibration's posterior medians.  Patients' covariates
-    come from ``population`` (default: :class:`~doseesc.population.Population`, HALPC eligibility).
+    ``prior``, ``cohorts`` and ``sentinel_dose``; otherwise they are fixed, at ``parameters`` =
+    (intercept, slope, coagulation effect) when given, else at the calibration's posterior medians.
+    Patients' covariates come from ``population`` (default:
+    :class:`~doseesc.population.Population`, HALPC eligibility).
     """
     if posterior and parameters is not None:
         raise ValueError("parameters: fixed parameters and posterior draws exclude each other")
     if posterior:
-        post = bleeding_posterior(prior, cohorts)
+        post = bleeding_posterior(prior, cohorts, sentinel_dose)
         bleeding = bleeding_mechanism(*posterior_point(post), posterior=post)
     else:
-        bleeding = bleeding_mechanism(*(parameters or posterior_point(bleeding_posterior(prior, cohorts))))
+        point = parameters or posterior_point(bleeding_posterior(prior, cohorts, sentinel_dose))
+        bleeding = bleeding_mechanism(*point)
     return MechanismModel(
         doses,
         (bleeding,) if other is None else (bleeding, other),
@@ -511,7 +483,10 @@ def format_calibration(calibrations: Sequence[HalpcCalibration], width: int = 10
     for cal in calibrations:
         pct = percent(cal.level, "g")
         lines += ["", *wrap(f"Prior {cal.prior.name}: {cal.prior.description}.")]
-        lines.append(f"Data (cohort assumption {cal.cohorts!r}):")
+        lines += wrap(
+            f"Data (cohort assumption {cal.cohorts!r}; sentinel dose {cal.sentinel_dose!r}: "
+            f"{SENTINEL_READINGS[cal.sentinel_dose]}):"
+        )
         for r in cal.records:
             outcome = "no severe bleeding" if r.bled_at is None else f"bled after infusion {r.bled_at}"
             lines += wrap(
@@ -530,9 +505,17 @@ def format_calibration(calibrations: Sequence[HalpcCalibration], width: int = 10
             lines.append(f"  {d / 1e6:>19g}  {cells[0]:<25}  {cells[1]}")
         pred = cal.predictive
         lines += wrap(
-            f"Posterior predictive P(observed pattern) = {pred['observed_pattern']:.3g} (sentinel part: "
+            f"Posterior predictive P(observed pattern) = {pred['observed_pattern']:.3g}: every outcome as "
+            f"recorded, including after which infusion each bleed occurred (sentinel part: "
             f"{pred['sentinel']:.3g}; amended-protocol part: {pred['amended']:.3g}); prior predictive "
-            f"{math.exp(cal.posterior.log_evidence):.3g}; importance sampling: effective sample size "
-            f"{cal.posterior.ess:.0f} of {cal.posterior.weights.shape[0]} draws."
+            f"{math.exp(cal.posterior.log_evidence):.3g}."
+        )
+        lines += wrap(
+            f"Posterior predictive P(each patient bled or not, as observed) = {pred['per_patient']:.3g}, "
+            f"whichever infusion a bleed followed (sentinel part: {pred['sentinel_per_patient']:.3g})."
+        )
+        lines.append(
+            f"Importance sampling: effective sample size {cal.posterior.ess:.0f} of "
+            f"{cal.posterior.weights.shape[0]} draws."
         )
     return "\n".join(lines)
