@@ -180,7 +180,8 @@ def build_parser(command: str | None = "") -> argparse.ArgumentParser:
     cal = sub.add_parser(
         "calibrate",
         help="posterior of a calibrated toxicity model",
-        description="Calibrate the HALPC bleeding-risk model to the sentinel findings under two priors.",
+        description="Calibrate the HALPC bleeding-risk model to the sentinel findings under two priors, "
+        "reading the sentinel's ~5e6 cells/kg per infusion or per patient (docs/halpc.md).",
     )
     if command in ("", "calibrate"):
         _calibrate_options(cal)
