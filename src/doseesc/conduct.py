@@ -165,8 +165,10 @@ class Conduct:
         served, for at most ``max_wait_days`` (``inf``: no limit), then is lost.
     Dosing
         ``infusions`` administrations ``interval_days`` apart (HALPC: 2, 7 days apart, hence the
-        default 7; NCT05727722: 1); the DLT window starts at the first.  A patient's DLT probability
-        is the toxicity model's for the whole regimen; a DLT or an exit stops further infusions.
+        default 7; NCT05727722: 1); the DLT window starts at the first.  ``infusions`` is one count
+        for every dose level, or one per level (the amended HALPC protocol's levels differ in their
+        number of infusions: :meth:`level_infusions`).  A patient's DLT probability is the toxicity
+        model's for the whole regimen; a DLT or an exit stops further infusions.
         ``stagger_days``: the first patient at a dose level not treated before is observed that long
         before the other slots of the cohort open (a sentinel; if the sentinel leaves the window
         early without a DLT, the replacement is the new sentinel).
@@ -176,9 +178,11 @@ class Conduct:
         DLT from the first dose
         (``dlt_onset``):
         ``"uniform"`` on [0, window_days] (no timing information); ``"after_infusion"``: uniform
-        within ``onset_days`` after one of the infusions, each equally likely (HALPC's bleeding
-        mechanism acts at infusion; coagulation was monitored up to 72 h after each, so 3 days by
-        default); ``"end"``: only known at the end-of-window visit.
+        within ``onset_days`` after one of the infusions (HALPC's bleeding mechanism acts at
+        infusion; coagulation was monitored up to 72 h after each, so 3 days by default), the one
+        the model's per-infusion risks make it follow (:mod:`doseesc.engines.events_infusions`),
+        each equally likely for a model without them; ``"end"``: only known at the end-of-window
+        visit.
     Decisions (``cohort_decision``)
         When the design's rule is consulted about the open cohort: ``"earliest"`` as soon as the
         outcomes seen (DLTs, and grade-2 toxicities for designs that count them, known at the end of
@@ -209,7 +213,7 @@ class Conduct:
     screening: str = "uniform"
     screen_failure: float = 0.0
     max_wait_days: float = math.inf
-    infusions: int = 1
+    infusions: int | tuple[int, ...] = 1
     interval_days: float = 7.0
     stagger_days: float = 0.0
     window_days: float = 28.0
@@ -241,18 +245,25 @@ class Conduct:
         _check("Conduct", "screen_failure", self.screen_failure, 0.0, MAX_SCREEN_FAILURE)
         _check("Conduct", "halt_probability", self.halt_probability, 0.0, 1.0)
         _check("Conduct", "max_days", self.max_days, 1.0, HORIZON_DAYS)
-        if not isinstance(self.infusions, int) or isinstance(self.infusions, bool) or self.infusions < 1:
-            raise ValueError(f"Conduct.infusions = {self.infusions!r}: allowed is a whole number >= 1")
-        if self.infusions > MAX_INFUSIONS:
-            raise ValueError(f"Conduct.infusions = {self.infusions!r}: allowed range is [1, {MAX_INFUSIONS}]")
-        if self.infusions > 1:
+        per_level = isinstance(self.infusions, list | tuple)
+        counts = tuple(self.infusions) if per_level else (self.infusions,)
+        if per_level:
+            object.__setattr__(self, "infusions", counts)
+        for i, count in enumerate(counts):
+            name = f"infusions[{i}]" if per_level else "infusions"
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ValueError(f"Conduct.{name} = {count!r}: allowed is a whole number >= 1")
+            if count > MAX_INFUSIONS:
+                raise ValueError(f"Conduct.{name} = {count!r}: allowed range is [1, {MAX_INFUSIONS}]")
+        if not counts:
+            raise ValueError("Conduct.infusions = (): allowed is a whole number >= 1, or one per dose level")
+        most = max(counts)
+        if most > 1:
             # Every infusion falls inside the window that starts at the first.
-            _check(
-                "Conduct", "interval_days", self.interval_days, 0.0, self.window_days / (self.infusions - 1)
-            )
+            _check("Conduct", "interval_days", self.interval_days, 0.0, self.window_days / (most - 1))
         _check("Conduct", "stagger_days", self.stagger_days, 0.0, self.window_days)
         if self.dlt_onset == "after_infusion":
-            last_infusion = (self.infusions - 1) * self.interval_days
+            last_infusion = (most - 1) * self.interval_days
             _check("Conduct", "onset_days", self.onset_days, 0.0, self.window_days - last_infusion)
         period = self.screening_days + self.window_days + self.stagger_days + self.halt_days
         arrivals = self.accrual_per_day * period / (1.0 - self.screen_failure)
@@ -263,6 +274,17 @@ class Conduct:
                 f"({period:g} days); allowed: at most {MAX_ARRIVALS_PER_PERIOD:,.0f} (a lower accrual rate "
                 "or screen-failure probability, or shorter windows)"
             )
+
+    def level_infusions(self, n_doses: int) -> tuple[int, ...]:
+        """Infusions at each of ``n_doses`` dose levels."""
+        if not isinstance(self.infusions, tuple):
+            return (self.infusions,) * n_doses
+        if len(self.infusions) != n_doses:
+            raise ValueError(
+                f"Conduct.infusions = {list(self.infusions)}: {len(self.infusions)} counts for {n_doses} "
+                "dose levels; allowed: one count, or one per dose level"
+            )
+        return self.infusions
 
     @property
     def accrual_per_day(self) -> float:

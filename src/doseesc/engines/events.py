@@ -61,6 +61,7 @@ from simpy.events import Timeout
 from doseesc.conduct import RISK_DAYS, Conduct
 from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
 from doseesc.engines.accrual import Uniforms, accrual
+from doseesc.engines.events_infusions import first_infusion_cdf, level_regimens
 from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.engines.records import Records, check_records
 from doseesc.metrics import PatientSplit, Target
@@ -141,7 +142,9 @@ class LogRecord:
 class _Setup:
     """Everything the trials of a run share, as plain Python values (cheap to read in callbacks)."""
 
-    def __init__(self, table: DecisionTable, model: ToxicityModel, conduct: Conduct) -> None:
+    def __init__(
+        self, table: DecisionTable, model: ToxicityModel, conduct: Conduct, infusion_cdf: np.ndarray | None
+    ) -> None:
         self.table = table
         self.model = model
         self.next = table.next.tolist()
@@ -172,8 +175,14 @@ class _Setup:
         c = conduct
         self.conduct = c
         self.max_wait = c.max_wait_days
-        self.infusions = c.infusions
+        self.infusions = list(c.level_infusions(self.table.n_doses))  # per dose level
         self.interval = c.interval_days
+        # Per trial kind and dose, P(first DLT after infusion <= k | DLT), read where DLTs follow an
+        # infusion and the model gives per-infusion risks (else the infusion is uniform).
+        self.infusion_cdf = infusion_cdf if c.dlt_onset == "after_infusion" else None
+        self.one_cdf = None
+        if self.infusion_cdf is not None and self.infusion_cdf.shape[0] == 1:
+            self.one_cdf = self.infusion_cdf[0].tolist()
         self.stagger = c.stagger_days
         self.window = c.window_days
         self.onset = c.dlt_onset
@@ -203,6 +212,9 @@ class _Trial:
         self.u = u
         self.outcomes = outcomes  # flat (state, DLT count) indices of decided cohorts, for the chunk
         self.q_dlt, self.q_event, self.q_g2 = setup.one_kind or setup.kinds[kind].tolist()
+        self.cdf = setup.one_cdf or (
+            None if setup.infusion_cdf is None else setup.infusion_cdf[kind].tolist()
+        )
         self.log = log
         self.env = simpy.Environment(initial_time=0.0)
         self.accrual = accrual(setup.conduct, u, log is not None)
@@ -276,7 +288,7 @@ class _Trial:
         outcome, t = _COMPLETE, s.window
         if draw < q:
             outcome = _SUSAR if s.halt_p and u() < s.halt_p else _DLT
-            t = self._dlt_time()
+            t = self._dlt_time(dose)
         elif draw < q_g2:
             outcome = _GRADE2
         if s.disease:
@@ -305,21 +317,29 @@ class _Trial:
             self.sentinel = i
             Timeout(self.env, s.stagger, i).callbacks.append(self._stagger_over)
         if self.log is not None:
-            for k in range(s.infusions):
+            infusions = s.infusions[dose]
+            for k in range(infusions):
                 # An infusion is not given after the outcome (a DLT or an exit stops treatment).
                 if k == 0 or k * s.interval <= t:
-                    note = f"{k + 1} of {s.infusions}"
+                    note = f"{k + 1} of {infusions}"
                     self.log.append(LogRecord(now + k * s.interval, "infusion", i, dose, note))
             self.log.append(LogRecord(now + t, _OUTCOME_KIND[outcome], i, dose, _OUTCOME_NOTE[outcome]))
 
-    def _dlt_time(self) -> float:
-        """Days from the first dose to a DLT (``Conduct.dlt_onset``)."""
+    def _dlt_time(self, dose: int) -> float:
+        """Days from the first dose to a DLT at ``dose`` (``Conduct.dlt_onset``).  After an infusion:
+        the one drawn from the model's per-infusion risks (:mod:`~doseesc.engines.events_infusions`),
+        or, for a model without them (a table of probabilities per dose), each equally likely."""
         s = self.s
         if s.onset == "uniform":
             return s.window * self.u()
         if s.onset == "end":
             return s.window
-        infusion = int(self.u() * s.infusions)
+        if self.cdf is None:
+            infusion = int(self.u() * s.infusions[dose])
+        else:
+            u, cdf, infusion = self.u(), self.cdf[dose], 0
+            while u >= cdf[infusion]:  # the level's last infusion has 1: the loop ends there
+                infusion += 1
         return infusion * s.interval + s.onset_days * self.u()
 
     def _stagger_over(self, event: Timeout) -> None:
@@ -497,11 +517,12 @@ def _run_blocks(
     table: DecisionTable,
     model: ToxicityModel,
     conduct: Conduct,
+    infusion_cdf: np.ndarray | None,
     blocks: Sequence[tuple[np.random.SeedSequence, int]],
     log_first: bool,
 ) -> _Chunk:
     """Simulate the trials of a run of blocks, each block's trials in order from its own generator."""
-    setup = _Setup(table, model, conduct)
+    setup = _Setup(table, model, conduct, infusion_cdf)
     outcomes: list[int] = []
     selected, total_n, total_dlt, n_dose, y_dose, durations, rows, events = [], [], [], [], [], [], [], []
     out_of_time = []
@@ -682,7 +703,8 @@ def run_events(
     root, tasks = split_blocks(n_trials, seed, _CHUNK_BLOCKS * BLOCK_TRIALS, jobs, BLOCK_TRIALS)
     # Only the first run of blocks keeps its first trial's event log.
     varying = [(t, i == 0) for i, t in enumerate(tasks)]
-    chunks = _report(map_chunks(_run_blocks, (table, model, conduct), varying, jobs), progress)
+    infusion_cdf = _check_regimens(model, conduct, design.n_doses)
+    chunks = _report(map_chunks(_run_blocks, (table, model, conduct, infusion_cdf), varying, jobs), progress)
 
     weights = sum(c.weights for c in chunks)
     total_dlt = np.concatenate([c.total_dlt for c in chunks]).astype(float)
@@ -746,6 +768,26 @@ def run_events(
         durations=durations,
         out_of_time=out_of_time,
     )
+
+
+def _check_regimens(model: ToxicityModel, conduct: Conduct, n_doses: int) -> np.ndarray | None:
+    """The model's P(first DLT after infusion <= k | DLT) per kind and level (None for a model
+    without per-infusion risks), once the conduct's infusions agree with the model's regimens."""
+    infusions = conduct.level_infusions(n_doses)
+    regimens = level_regimens(model)
+    if regimens is None:
+        return None
+    given = tuple(n for n, _ in regimens)
+    intervals = {interval for n, interval in regimens if n > 1}
+    if given != infusions or intervals - {conduct.interval_days}:
+        shown = given[0] if len(set(given)) == 1 else list(given)
+        raise ValueError(
+            f"Conduct.infusions = {conduct.infusions!r}, interval_days = {conduct.interval_days:g}: the "
+            f"toxicity model's regimen gives {shown} infusions per level, "
+            f"{', '.join(f'{i:g}' for i in sorted(intervals)) or 'any number of'} days apart; allowed: the "
+            "model's regimen"
+        )
+    return first_infusion_cdf(model)
 
 
 def _report(chunks: Iterable[_Chunk], progress: Callable[[int], None] | None) -> list[_Chunk]:
