@@ -44,8 +44,9 @@ def test_a_horizon_before_any_decision_runs_every_trial_out_of_time(horizon, dec
     # The cohort still open was not decided: no patient is counted as treated at a dose.
     assert r.oc.mean_total_n == 0.0 and r.oc.mean_n.sum() == 0.0
     assert r.log[-1].kind != "end" or r.log[-1].time == horizon
+    kinds = [x.kind for x in r.log if x.time == horizon and x.patient < 0]
     end = next(x for x in r.log if x.kind == "end")
-    assert end.time == horizon and end.note == "out of time"
+    assert kinds[-2:] == ["out_of_time", "end"] and end.note == "none" and end.dose == -1
 
 
 def test_patients_wait_at_the_horizon():

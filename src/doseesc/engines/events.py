@@ -118,7 +118,8 @@ class LogRecord:
       (the stagger period ended, the other slots open), ``decision`` (``note``: "k/m DLT" for
       ``k`` DLTs in ``m`` patients treated, and the closed slots, if any),
       ``halt`` (a safety review starts; a later DLT flagged SUSAR extends it), ``resume`` (the
-      review is over), ``end`` (``dose``: the selected dose; ``note`` "none" when none is).
+      review is over), ``out_of_time`` (the clock reached ``Conduct.max_days`` undecided: just
+      before ``end``), ``end`` (``dose``: the selected dose; ``note`` "none" when none is).
 
     Records after ``end`` are the rest of the windows of patients still being observed.
     """
@@ -489,8 +490,9 @@ class _Trial:
                 screening.append(LogRecord(a.ready[i], kind, i))
         # In front, so that the stable sort puts an arrival before what happened at the same time.
         self.log[:0] = screening
-        note = "out of time" if self.out_of_time else "none" if self.selected < 0 else ""
-        self.log.append(LogRecord(end, "end", -1, self.selected, note))
+        if self.out_of_time:
+            self.log.append(LogRecord(end, "out_of_time"))
+        self.log.append(LogRecord(end, "end", -1, self.selected, "none" if self.selected < 0 else ""))
         self.log.sort(key=lambda r: r.time)
 
 
