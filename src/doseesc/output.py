@@ -122,7 +122,8 @@ def format_events(r) -> str:
     """Calendar-time figures of an :class:`~doseesc.engines.events.EventsResult`: duration, patients
     per trial, waits, the trials that ran out of time (``Conduct.max_days``) and, with a disease
     course, the deaths or transplants beside CANONIC's transplant-free mortality over the window
-    (which they, not the deaths alone, follow: :class:`~doseesc.conduct.DiseaseCourse`)."""
+    (which they, not the deaths alone, follow: :class:`~doseesc.conduct.DiseaseCourse`); over
+    several courses, the course figures (:func:`format_courses`)."""
     d = r.duration
     counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
     lines = [
@@ -147,11 +148,14 @@ def format_events(r) -> str:
             f"CANONIC transplant-free mortality over {w:g} days "
             f"({percent(disease.aclf_fraction, '.1f')} with ACLF): {percent(disease.window_risk(w), '.1f')}"
         )
+    if r.courses is not None:
+        lines.append(format_courses(r.courses))
     return "\n".join(lines)
 
 
 def format_courses(r) -> str:
-    """Per-patient course figures of a :class:`~doseesc.engines.courses.CourseResult`."""
+    """Per-patient course figures of a :class:`~doseesc.engines.courses.CourseResult` (or of the
+    events engine's :class:`~doseesc.engines.events_courses.CourseFigures`)."""
     grades = zip(("0-1", "2", "3", "4"), r.worst_grade, r.se_worst_grade, strict=True)
     lines = [
         f"patients: {r.mean_patients:.2f} ± {r.se_mean_patients:.2f}; courses per patient: "

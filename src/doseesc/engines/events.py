@@ -61,6 +61,7 @@ from simpy.events import Timeout
 from doseesc.conduct import RISK_DAYS, Conduct
 from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
 from doseesc.engines.accrual import Uniforms, accrual
+from doseesc.engines.courses import CourseOptions
 from doseesc.engines.events_infusions import first_infusion_cdf, level_regimens
 from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.engines.records import Records, check_records
@@ -281,10 +282,16 @@ class _Trial:
         if self.log is not None:
             self.log.append(LogRecord(ready + self.s.max_wait, "lost", i))
 
-    def _dose(self, i: int, ready: float, now: float) -> None:
+    def _risks(self, dose: int) -> tuple[float, float, float]:
+        """The next patient's P(DLT), P(event) and P(grade >= 2) at ``dose`` (the trial kind's)."""
+        return self.q_dlt[dose], self.q_event[dose], self.q_g2[dose]
+
+    def _dose(self, i: int, ready: float, now: float) -> tuple[int, float, int, float, float]:
+        """Dose patient ``i`` (passed screening at ``ready``) now; return the dose, the patient's
+        uniform, the outcome of the window, its time and the time of an exit (days from the dose)."""
         s, u = self.s, self.u
         dose = s.dose[self.state]
-        q, q_event, q_g2 = self.q_dlt[dose], self.q_event[dose], self.q_g2[dose]
+        q, q_event, q_g2 = self._risks(dose)
         draw = u()
         outcome, t = _COMPLETE, s.window
         if draw < q:
@@ -292,11 +299,9 @@ class _Trial:
             t = self._dlt_time(dose)
         elif draw < q_g2:
             outcome = _GRADE2
+        exit_t = math.inf
         if s.disease:
-            h1, h2, cum1 = s.hazard[u() < s.aclf_fraction]
-            e = -math.log(1.0 - u())
-            # Inverse of the piecewise-constant cumulative hazard (DiseaseCourse).
-            exit_t = e / h1 if e < cum1 else (RISK_DAYS[0] + (e - cum1) / h2 if h2 > 0 else math.inf)
+            exit_t = self._exit_time()
             if exit_t < t:
                 outcome, t = (_TRANSPLANT if u() < s.transplant_share else _DEATH), exit_t
                 if outcome == _DEATH:
@@ -325,6 +330,15 @@ class _Trial:
                     note = f"{k + 1} of {infusions}"
                     self.log.append(LogRecord(now + k * s.interval, "infusion", i, dose, note))
             self.log.append(LogRecord(now + t, _OUTCOME_KIND[outcome], i, dose, _OUTCOME_NOTE[outcome]))
+        return dose, draw, outcome, t, exit_t
+
+    def _exit_time(self) -> float:
+        """Days from the first dose to a death or transplant (:class:`~doseesc.conduct.DiseaseCourse`:
+        the group, then the inverse of its piecewise-constant cumulative hazard)."""
+        s, u = self.s, self.u
+        h1, h2, cum1 = s.hazard[u() < s.aclf_fraction]
+        e = -math.log(1.0 - u())
+        return e / h1 if e < cum1 else (RISK_DAYS[0] + (e - cum1) / h2 if h2 > 0 else math.inf)
 
     def _dlt_time(self, dose: int) -> float:
         """Days from the first dose to a DLT at ``dose`` (``Conduct.dlt_onset``).  After an infusion:
@@ -395,7 +409,7 @@ class _Trial:
         s = self.s
         if self.open_slots and not s.close:
             return
-        row, code = s.next[self.state], s.code
+        row, code = s.next[self.state], self._codes()
         seen, seen_g2 = self.observed, self.observed_g2
         target = row[code[seen][seen_g2]]
         unknown = self.pending + self.open_slots
@@ -427,6 +441,11 @@ class _Trial:
             raise _Decided
         self._open_cohort(target)
 
+    def _codes(self) -> list[list[int | None]]:
+        """``codes[dlt][g2]``: the table's outcome code of the open cohort showing ``dlt`` DLTs and
+        ``g2`` grade-2 toxicities."""
+        return self.s.code
+
     def _open_cohort(self, state: int) -> None:
         s = self.s
         self.state = state
@@ -443,9 +462,8 @@ class _Trial:
 
     # -- one whole trial -------------------------------------------------------------------------
 
-    def run(self) -> tuple[float, ...]:
-        """Simulate to the design's final decision; return the per-trial counts (:data:`COUNTS`
-        order, then the total waiting days of dosed patients)."""
+    def _simulate(self) -> None:
+        """Run the trial's events to the design's final decision or the horizon."""
         try:
             self._open_cohort(0)
             # Returns only at the horizon (else _Decided ends the run): the design has not decided.
@@ -454,6 +472,11 @@ class _Trial:
             self.out_of_time = True
         except _Decided:
             pass
+
+    def run(self) -> tuple[float, ...]:
+        """Simulate to the design's final decision; return the per-trial counts (:data:`COUNTS`
+        order, then the total waiting days of dosed patients)."""
+        self._simulate()
         end = self.end
         screened, failures, in_screening, lost, waiting = self.accrual.finish(
             end, self.s.max_wait, self._lose
@@ -512,6 +535,7 @@ class _Chunk:
     counts: np.ndarray  # (n, len(COUNTS))
     wait_days: np.ndarray  # (n,)
     out_of_time: np.ndarray  # (n,) bool: the trial reached the horizon undecided
+    course_counts: np.ndarray | None  # (n, len(COURSE_COUNTS)) over several courses, else None
     log: list[LogRecord] | None
 
 
@@ -520,23 +544,38 @@ def _run_blocks(
     model: ToxicityModel,
     conduct: Conduct,
     infusion_cdf: np.ndarray | None,
+    plan: Any,
     blocks: Sequence[tuple[np.random.SeedSequence, int]],
     log_first: bool,
 ) -> _Chunk:
-    """Simulate the trials of a run of blocks, each block's trials in order from its own generator."""
-    setup = _Setup(table, model, conduct, infusion_cdf)
+    """Simulate the trials of a run of blocks, each block's trials in order from its own generator;
+    with a course plan (:class:`~doseesc.engines.events_courses.CoursePlan`), over several courses."""
+    if plan is None:
+        setup = _Setup(table, model, conduct, infusion_cdf)
+    else:
+        from doseesc.engines.events_courses import CourseSetup, CourseTrial
+
+        setup = CourseSetup(table, model, conduct, infusion_cdf, plan)
     outcomes: list[int] = []
     selected, total_n, total_dlt, n_dose, y_dose, durations, rows, events = [], [], [], [], [], [], [], []
-    out_of_time = []
+    out_of_time, course_counts = [], []
     log = None
     for seq, count in blocks:
         u = Uniforms(np.random.Generator(np.random.PCG64(seq)))
-        # The trials' kinds (e.g. posterior draws) in one batch, from a child of the block's seed.
-        kinds = model.draw_trials(TrialStreams(seq.spawn(1), [count])).tolist()
+        # The trials' kinds (e.g. posterior draws) in one batch, from a child of the block's seed;
+        # over several courses, the patients' own effects from a second child, one at a time.
+        children = seq.spawn(1 if plan is None else 2)
+        kinds = model.draw_trials(TrialStreams(children[:1], [count])).tolist()
+        patients = None if plan is None else TrialStreams(children[1:], [1])
         for kind in kinds:
             trial_log = [] if log_first and log is None else None
-            trial = _Trial(setup, u, outcomes, kind, trial_log)
+            if plan is None:
+                trial = _Trial(setup, u, outcomes, kind, trial_log)
+            else:
+                trial = CourseTrial(setup, u, outcomes, kind, trial_log, patients)
             rows.append(trial.run())
+            if plan is not None:
+                course_counts.append(trial.counts)
             log = log if trial_log is None else trial_log
             selected.append(trial.selected)
             total_n.append(trial.total_n)
@@ -563,6 +602,7 @@ def _run_blocks(
         counts=table_rows[:, :-1].astype(np.int64),
         wait_days=table_rows[:, -1],
         out_of_time=np.array(out_of_time, dtype=bool),
+        course_counts=None if plan is None else np.array(course_counts, dtype=np.int64).reshape(n, -1),
         log=log,
     )
 
@@ -629,6 +669,9 @@ class EventsResult(Tabular):
     """(n_trials,) duration of each trial in days, in trial order."""
     out_of_time: np.ndarray
     """(n_trials,) whether each trial reached ``Conduct.max_days`` undecided, in trial order."""
+    courses: Any = None
+    """Over several courses, the per-patient course figures
+    (:class:`~doseesc.engines.events_courses.CourseFigures`); None for one course."""
 
     @property
     def p_out_of_time(self) -> float:
@@ -653,6 +696,8 @@ class EventsResult(Tabular):
             "p_out_of_time": self.p_out_of_time,
             "se_p_out_of_time": self.se_p_out_of_time,
         }
+        if self.courses is not None:
+            out |= self.courses.to_dict()
         if include_log:
             out["log"] = [r.to_dict() for r in self.log]
         return json_ready(out)
@@ -669,6 +714,7 @@ def run_events(
     progress: Callable[[int], None] | None = None,
     target: Target | float | None = None,
     records: bool = False,
+    courses: CourseOptions | None = None,
 ) -> EventsResult:
     """Simulate ``n_trials`` trials of ``design`` conducted as ``conduct``, in calendar time.
 
@@ -677,7 +723,9 @@ def run_events(
     bit whatever ``jobs``, the number of worker processes.  ``progress``, if given, is called with the
     number of trials finished so far after each run of blocks.  ``target`` adds the metrics of
     :mod:`doseesc.metrics`; ``records`` keeps one record per trial, with its duration and whether it
-    ran out of time (``result.oc.records``).
+    ran out of time (``result.oc.records``).  ``courses`` gives each patient several courses, one
+    DLT window each (:mod:`doseesc.engines.events_courses`; a graded model, as for the course
+    engine): accelerated titration with intrapatient escalation in calendar time.
     """
     target = Target.of(target, design)
     if records:
@@ -686,10 +734,15 @@ def run_events(
         model = DoseToxicityTable(np.asarray(model, dtype=float))
     if model.n_doses != design.n_doses:
         raise ValueError(f"the toxicity model has {model.n_doses} doses but the design has {design.n_doses}")
-    if {"late_dlt", "late_g2"} & set(design.outcomes):
+    if {"late_dlt", "late_g2"} & set(design.outcomes) and courses is None:
         raise ValueError(
             f"the {design.name} design reads later courses; the events engine gives one course per "
-            "patient (use the course engine)"
+            "patient unless given courses= (or use the course engine)"
+        )
+    if courses is not None and not hasattr(model, "grade_probabilities"):
+        raise ValueError(
+            "courses: the events engine draws each course's worst grade from a graded model (the "
+            f"course engine's: a graded table or the latent toxicity model), not a {type(model).__name__}"
         )
     if "g2" in design.outcomes and not getattr(model, "grade2", False):
         raise ValueError(
@@ -706,7 +759,16 @@ def run_events(
     # Only the first run of blocks keeps its first trial's event log.
     varying = [(t, i == 0) for i, t in enumerate(tasks)]
     infusion_cdf = _check_regimens(model, conduct, design.n_doses)
-    chunks = _report(map_chunks(_run_blocks, (table, model, conduct, infusion_cdf), varying, jobs), progress)
+    plan = None
+    if courses is not None:
+        from doseesc.engines.events_courses import CoursePlan
+
+        stride = getattr(design, "course_stride", lambda states: np.ones(table.n_live, dtype=np.int64))
+        plan = CoursePlan(
+            courses, tuple(int(x) for x in stride(table.states)), tuple(map(float, model.dose_values()))
+        )
+    fixed = (table, model, conduct, infusion_cdf, plan)
+    chunks = _report(map_chunks(_run_blocks, fixed, varying, jobs), progress)
 
     weights = sum(c.weights for c in chunks)
     total_dlt = np.concatenate([c.total_dlt for c in chunks]).astype(float)
@@ -769,7 +831,14 @@ def run_events(
         log=tuple(chunks[0].log),
         durations=durations,
         out_of_time=out_of_time,
+        courses=None if plan is None else _course_figures(courses, chunks),
     )
+
+
+def _course_figures(options: CourseOptions, chunks: list[_Chunk]) -> Any:
+    from doseesc.engines.events_courses import CourseFigures
+
+    return CourseFigures.of(options, np.concatenate([c.course_counts for c in chunks]))
 
 
 def _check_regimens(model: ToxicityModel, conduct: Conduct, n_doses: int) -> np.ndarray | None:
