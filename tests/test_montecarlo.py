@@ -294,3 +294,47 @@ def test_plain_loop_agrees_with_exact_engine(deescalate, expand_top):
     c.mean("mean_total_n", n_sum.sum() / n_trials, oc.mean_total_n, oracle.total_n)
     c.mean("mean_total_dlt", y_sum.sum() / n_trials, oc.mean_total_dlt, oracle.total_dlt)
     c.assert_ok()
+
+
+# --------------------------------------------------------------------------------------------
+# The tree of paths (doseesc.engines.pathtree) against the step engine
+
+
+def _both_engines(monkeypatch, design, model, n_trials, **kwargs):
+    """``simulate`` on the tree of the design's paths, then on the step engine (no tree allowed)."""
+    from doseesc.engines import montecarlo
+
+    calls = []
+    run_tree = montecarlo._run_tree
+    monkeypatch.setattr(montecarlo, "_run_tree", lambda *a: calls.append(1) or run_tree(*a))
+    tree = simulate(design, model, n_trials, seed=21, chunk_trials=BLOCK_TRIALS, **kwargs)
+    assert calls, "the tree of paths was not used"
+    monkeypatch.setattr(montecarlo, "TREE_MAX_NODES", 0)
+    step = simulate(design, model, n_trials, seed=21, **kwargs)
+    assert len(calls) == 1 + (n_trials - 1) // BLOCK_TRIALS  # one per chunk, none on the step engine
+    return tree, step
+
+
+@pytest.mark.parametrize(("deescalate", "expand_top"), VARIANTS)
+def test_tree_of_paths_is_the_step_engine_bit_for_bit(monkeypatch, deescalate, expand_top):
+    """The tree draws the same uniforms at the same steps and reads the same bins and thresholds, so
+    every figure, the metrics against a target and the per-trial records are the step engine's."""
+    design = ThreePlusThree(6, deescalate, expand_top)
+    p = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0]  # impossible outcomes at both ends
+    tree, step = _both_engines(monkeypatch, design, p, 2 * BLOCK_TRIALS + 99, target=0.25, records=True)
+    assert_identical(tree, step)
+    assert tree.records.equals(step.records)
+
+
+def test_tree_of_paths_tallies_an_event_as_the_step_engine(monkeypatch):
+    from doseesc.models.logistic import LogisticRisk
+    from doseesc.models.mechanisms import MechanismModel, Regimen
+    from doseesc.models.units import Dose, DoseLevels
+
+    per_kg = Dose(1e6, "cells/kg")
+    risks = (LogisticRisk("bleed", -1.5, 1.0, per_kg), LogisticRisk("other", -2.5, 0.7, per_kg))
+    doses = DoseLevels.parse("0.3,0.6,1.2,2.5,5", "1e6cells/kg")
+    model = MechanismModel(doses, risks, Regimen(2, 7.0), events=("bleed",))
+    tree, step = _both_engines(monkeypatch, ThreePlusThree(5), model, BLOCK_TRIALS + 7)
+    assert_identical(tree, step)
+    assert tree.to_dict()["events"] == step.to_dict()["events"]

@@ -6,7 +6,11 @@ reads it) by inverting its exact distribution (:mod:`doseesc.engines.cohorts`: m
 patients' categories, tabulated per trial kind, dose and cohort size), then moves each trial through
 the design's tabulated rule (:func:`doseesc.designs.compile_design`) with a single look-up.  What is
 kept are integer tallies (cohort outcomes per state, selections, totals), so results from chunks add
-up exactly.
+up exactly.  Where every trial has the same outcome distributions and the design's paths are few
+(the 3+3 and the other A+B designs on a dose-toxicity curve), the trials walk the tree of the
+design's paths instead (:mod:`doseesc.engines.pathtree`): the same uniforms, the same outcomes and
+the same result bit for bit, with a trial's whole history in one integer and the tallies read from
+where the trials ended.
 
 Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`, the unit of randomness; block
 ``b`` draws only from the generator of child ``b`` of ``SeedSequence(seed)``, in a fixed order.  A
@@ -31,6 +35,7 @@ import numpy as np
 from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
 from doseesc.engines.cohorts import CohortOutcomes
 from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
+from doseesc.engines.pathtree import MAX_NODES, PathTree, leaf_sums
 from doseesc.engines.records import Records, check_records
 from doseesc.metrics import PatientSplit, Target
 from doseesc.models.base import ToxicityModel
@@ -84,6 +89,16 @@ def _compaction_steps() -> frozenset[int]:
 
 
 _COMPACT_AFTER = _compaction_steps()
+
+TREE_BITS = 8
+"""Bins of a node's look-up row on the tree of paths: finer bins leave fewer uniforms to compare
+(about ``(J - 1) / 2**bits``), but make each node's row longer."""
+
+TREE_GROUP_BLOCKS = 4
+"""Blocks simulated together on the tree of paths."""
+
+TREE_MAX_NODES = MAX_NODES
+"""Designs whose tree of paths would have more nodes run on the step engine."""
 
 LOOKUP_ENTRIES = 1 << 22
 """Most entries of a run's look-up table of cohort outcomes by (row, uniform bin)."""
@@ -245,11 +260,65 @@ def _run_chunk(
 
     Blocks draw only from their own generators, so they are simulated a few at a time
     (:data:`GROUP_BLOCKS`), which keeps the working arrays in the processor's cache."""
-    plan = _Plan.of(table, model, region, common)
+    plan, tree = _prepared(table, model, region, common)
+    if tree is not None:
+        return _run_tree(plan, tree, len(model.events), records, blocks)
     return _sum(
         _run_blocks(plan, model, records, blocks[i : i + GROUP_BLOCKS])
         for i in range(0, len(blocks), GROUP_BLOCKS)
     )
+
+
+_last_prepared: list = []
+"""The last run's inputs and their plan and tree, reused by its later chunks in this process."""
+
+
+def _prepared(
+    table: DecisionTable, model: ToxicityModel, region: np.ndarray | None, common: bool
+) -> tuple[_Plan, PathTree | None]:
+    """The plan of a run and, with one kind of trial and no common random numbers, the tree of the
+    design's paths (None when it has too many nodes)."""
+    settings = (common, TREE_BITS, TREE_MAX_NODES)
+    if _last_prepared:
+        t, m, r, same, plan, tree = _last_prepared
+        same_region = (r is None and region is None) or (
+            r is not None and region is not None and np.array_equal(r, region)
+        )
+        if t is table and m is model and same == settings and same_region:
+            return plan, tree
+    plan = _Plan.of(table, model, region, common)
+    tree = None
+    if plan.n_kinds == 1 and not common:
+        bins = _lookup(plan.thresholds, TREE_BITS)
+        tree = PathTree.of(
+            table, plan.outcomes, plan.thresholds, bins, plan.next_state, plan.split, TREE_MAX_NODES
+        )
+    _last_prepared[:] = [table, model, region, settings, plan, tree]
+    return plan, tree
+
+
+def _run_tree(
+    plan: _Plan,
+    tree: PathTree,
+    n_events: int,
+    records: bool,
+    blocks: Sequence[tuple[np.random.SeedSequence, int]],
+) -> _Tally:
+    """Simulate the trials of a run of blocks on the tree of the design's paths
+    (:mod:`doseesc.engines.pathtree`), a few blocks at a time."""
+    n_trials = sum(c for _, c in blocks)
+    rec = Records.empty(n_trials, plan.table.n_doses) if records else None
+    ended = np.zeros(tree.n_leaves, dtype=np.int64)
+    first = 0
+    for i in range(0, len(blocks), TREE_GROUP_BLOCKS):
+        group = blocks[i : i + TREE_GROUP_BLOCKS]
+        ended += tree.run(group, _COMPACT_AFTER, rec, first)
+        first += sum(c for _, c in group)
+    sums = leaf_sums(tree, ended, n_events, plan.limit, plan.levels)
+    n_out = plan.outcomes.counts.shape[0]
+    weights = np.zeros((plan.table.n_live, plan.table.next.shape[1]), dtype=np.int64)
+    np.add.at(weights, (slice(None), plan.codes), sums.pop("weights").reshape(-1, n_out))
+    return _Tally(weights=weights, records=rec, **sums)
 
 
 def _run_blocks(

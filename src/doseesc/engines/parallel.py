@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
-
-from doseesc.interrupts import die_with_parent
 
 T = TypeVar("T")
 Blocks = list[tuple[np.random.SeedSequence, int]]
@@ -45,6 +42,11 @@ def map_chunks(
         for v in varying:
             yield fn(*fixed, *v)
         return
+    # Imported here: the process machinery is a sizeable share of a one-process run's start-up.
+    from concurrent.futures import ProcessPoolExecutor
+
+    from doseesc.interrupts import die_with_parent
+
     n = len(varying)
     columns = [[x] * n for x in fixed] + [list(c) for c in zip(*varying, strict=True)]
     workers = min(jobs, n, os.cpu_count() or 1)

@@ -22,7 +22,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from doseesc.models.units import Dose
 
@@ -206,7 +205,7 @@ def fit_posterior(
        draws and weights are made afresh.
     """
     # Imported here: a run that reads its posterior from the cache never needs them.
-    from scipy import optimize, stats
+    from scipy import optimize, special, stats
     from scipy.stats import qmc
 
     k = len(prior.names)
@@ -311,4 +310,6 @@ class LogisticRisk:
         for i, t in enumerate(self.terms):
             if t.covariate in covariates:
                 eta = eta + params[2 + i] * t.value(covariates[t.covariate])
+        from scipy import special  # here: importing scipy.special adds ~0.3 s to every start-up
+
         return special.expit(eta)
