@@ -237,9 +237,11 @@ def _lookup(thresholds: np.ndarray, bits: int) -> np.ndarray:
     rows = thresholds.shape[1]
     scaled = thresholds * bins  # exact: a power of two
     first = np.minimum(np.ceil(scaled), bins).astype(np.intp)  # the first bin at or above t
-    flat = (np.arange(rows) * (bins + 1) + first).ravel()
-    start = np.bincount(flat, minlength=rows * (bins + 1)).reshape(rows, bins + 1)
-    lookup = np.cumsum(start[:, :bins], axis=1, dtype=np.int16)
+    # Along a row the count steps up at each threshold's first bin: runs of 0, 1, ..., J - 1.
+    edges = np.concatenate([np.zeros((1, rows), np.intp), first, np.full((1, rows), bins)])
+    runs = np.diff(edges, axis=0).T.ravel()
+    outcome = np.tile(np.arange(edges.shape[0] - 1, dtype=np.int16), rows)
+    lookup = np.repeat(outcome, runs).reshape(rows, bins)
     inside = (scaled != np.floor(scaled)) & (scaled < bins)  # rounding may put a threshold above 1
     cells = np.floor(scaled[inside]).astype(np.intp)
     lookup[np.broadcast_to(np.arange(rows), first.shape)[inside], cells] = -1
