@@ -265,6 +265,13 @@ def _simulate_options(sim: argparse.ArgumentParser) -> None:
         help="--model: prior of the calibration (default weakly-informative)",
     )
     tox.add_argument(
+        "--sentinel-dose",
+        choices=("per_infusion", "per_patient"),
+        default="per_infusion",
+        help="--model: the sentinel's ~5e6 cells/kg is the dose of every infusion (default) or each "
+        "patient's total (docs/halpc.md)",
+    )
+    tox.add_argument(
         "--p-tox",
         type=_probabilities,
         metavar="P1,P2,...",
@@ -614,7 +621,7 @@ def _settings(args: argparse.Namespace) -> tuple[TableSpec | LatentSpec | HalpcS
             raise ValueError(
                 "--model halpc-bleeding needs --doses and --dose-unit (e.g. --dose-unit 1e6cells/kg)"
             )
-        tox = HalpcSpec(posterior=args.posterior, prior=args.prior)
+        tox = HalpcSpec(posterior=args.posterior, prior=args.prior, sentinel_dose=args.sentinel_dose)
         return tox, DoseSpec(tuple(args.doses), args.dose_unit), regimen
     if args.latent is not None:
         if len(args.latent) != 6:

@@ -138,7 +138,7 @@ def toxicity_curve(s: Scenario, model) -> ToxicityCurve:
     average = getattr(model, "average_probabilities", None)
     if average is not None and model.events:
         events = {name: np.array(average[1 + i]) for i, name in enumerate(model.events)}
-    band = calibration_band(s.toxicity, s.doses, s.regimen)
+    band = calibration_band(s.toxicity, s.doses, s.regimen, s.population)
     return ToxicityCurve(
         labels=labels,
         axis=axis,
