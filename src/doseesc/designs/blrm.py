@@ -157,7 +157,7 @@ class BLRM(CountsDesign):
         doses = np.asarray(self.doses)
         for lo in range(0, rows.shape[0], BATCH):
             block = rows[lo : lo + BATCH]
-            s = self.model.summaries(block[:, :k], block[:, k : 2 * k])
+            s = self.model.summaries(block[:, :k], block[:, k : 2 * k], mean=False)
             reach = doses[None, :] <= (1 + self.max_increase) * doses[block[:, 2 * k]][:, None] * (1 + 1e-12)
             allowed = (s["p_over"] < self.ewoc) & reach
             if self.choose == "target":
