@@ -1,5 +1,6 @@
-"""BLRM with EWOC: the posterior against adaptive two-dimensional quadrature, EWOC on every reachable
-state, the stopping rule, exact against Monte Carlo, and its registry entry."""
+"""BLRM with EWOC: the posterior against adaptive two-dimensional quadrature and, where many patients
+make it narrow, against an independent dense Gauss-Legendre rule (``blrm_oracle``); EWOC on every
+reachable state, the stopping rule, exact against Monte Carlo, and its registry entry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from blrm_oracle import posterior_at_dose
 from scipy.integrate import dblquad
 from scipy.special import logit
 
@@ -92,6 +94,66 @@ def test_posterior_with_a_correlated_prior_matches_two_references():
     c = float(logit(0.33))
     over = dblquad(post, -7, 7, lambda b: min(13, max(-15, c - math.exp(b) * x[3])), 13, **opts)[0] / z
     assert s["p_over"][0, 3] == pytest.approx(over, abs=1e-6)
+
+
+SIX = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+NARROW = [
+    # 60 patients spread over six doses as a trial spreads them
+    ((3, 6, 12, 21, 15, 3), (0, 0, 2, 5, 5, 2)),
+    # 30 at one dose with one DLT (a long left tail), and with none
+    ((0, 0, 30, 0, 0, 0), (0, 0, 1, 0, 0, 0)),
+    ((1, 2, 55, 0, 0, 0), (0, 0, 7, 0, 0, 0)),
+    # every patient a DLT at the lowest dose
+    ((6, 0, 0, 0, 0, 0), (6, 0, 0, 0, 0, 0)),
+    # 120 and 240 patients on two doses, 240 and 480 over six: where a fixed grid was off by 1e-5-1e-3
+    ((0, 0, 0, 60, 60, 0), (0, 0, 0, 12, 24, 0)),
+    ((0, 0, 0, 120, 120, 0), (0, 0, 0, 24, 48, 0)),
+    ((12, 24, 48, 84, 60, 12), (0, 0, 8, 20, 20, 8)),
+    ((24, 48, 96, 168, 120, 24), (0, 0, 16, 40, 40, 16)),
+]
+
+
+def _oracle_check(m: BLRMModel, n, y, doses, tol: float) -> None:
+    s = m.summaries(np.array([n]), np.array([y]))
+    p = m.prior
+    prior = (p.mean_log_alpha, p.sd_log_alpha, p.mean_log_beta, p.sd_log_beta, p.correlation)
+    for dose in doses:
+        (above_lower, over), mean = posterior_at_dose(prior, m.x, n, y, dose, b_panels=20, eta_panels=10)
+        assert s["p_over"][0, dose] == pytest.approx(over, abs=tol)
+        assert s["p_target"][0, dose] == pytest.approx(above_lower - over, abs=tol)
+        assert s["mean"][0, dose] == pytest.approx(mean, abs=tol)
+
+
+@pytest.mark.parametrize(("n", "y"), NARROW)
+def test_narrow_posteriors_match_the_dense_reference_to_1e8(n, y):
+    _oracle_check(BLRM(6, doses=SIX).model, n, y, (0, 3, 5), 1e-8)
+
+
+def test_a_tight_correlated_prior_matches_the_dense_reference():
+    m = BLRMModel(tuple(np.log(np.array(SIX) / 4.0)), BLRMPrior(-1.5, 0.5, 0.3, 0.3, 0.4))
+    _oracle_check(m, (3, 6, 12, 21, 15, 3), (0, 0, 2, 5, 5, 2), (1, 4), 1e-8)
+
+
+def test_the_dense_reference_has_converged():
+    m = BLRM(6, doses=SIX).model
+    p = m.prior
+    prior = (p.mean_log_alpha, p.sd_log_alpha, p.mean_log_beta, p.sd_log_beta, p.correlation)
+    n, y = NARROW[5]
+    coarse = posterior_at_dose(prior, m.x, n, y, 4, b_panels=20, eta_panels=10)
+    fine = posterior_at_dose(prior, m.x, n, y, 4, b_panels=40, eta_panels=20)
+    assert np.max(np.abs(np.r_[coarse[0], coarse[1]] - np.r_[fine[0], fine[1]])) < 1e-13
+
+
+def test_narrow_posteriors_get_finer_grids_and_batches_do_not_change_the_numbers():
+    m = BLRM(6, doses=SIX).model
+    n, y = np.array([n for n, _ in NARROW]), np.array([y for _, y in NARROW])
+    together = m.summaries(n, y)
+    for i in range(n.shape[0]):
+        alone = m.summaries(n[i : i + 1], y[i : i + 1])
+        for key, value in alone.items():
+            assert np.allclose(value[0], together[key][i], rtol=0, atol=1e-13)
+    # the 240- and 480-patient data sets needed grids finer than the first on both axes
+    assert max(m._grids) >= (2, 1)
 
 
 def test_ewoc_holds_on_every_reachable_state():
