@@ -6,6 +6,12 @@ swallow the exception (one raised inside a finalizer or a callback is only print
 commits results calls :func:`check` first, and the command line ends with the signal's status even
 if the command itself returned.
 
+A signal that arrives while a module is being imported is not raised there: an exception inside
+the initialisation of a compiled extension (matplotlib's ``ft2font``, found by an interrupt test)
+leaves it half-made, and the interpreter then aborts at exit with a fatal error instead of the
+one-line exit.  The handler records the signal and sends it again every :data:`RETRY_SECONDS`
+until it lands outside an import; the code that commits results calls :func:`check` first anyway.
+
 Worker processes die with their parent: a forked child inherits a handler that ends it at once
 (``os._exit``: no traceback, no cleanup that could write), and on Linux asks the kernel to kill it
 when its parent dies (``PR_SET_PDEATHSIG``), so that workers of a parent killed with SIGKILL do not
@@ -19,11 +25,14 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+RETRY_SECONDS = 0.05
+"""Delay before a signal that arrived during an import is sent again (module docstring)."""
 
 _state: dict[str, int | None] = {"signal": None, "written": None}
 _forks = {"hooked": False}
@@ -60,12 +69,23 @@ def check() -> None:
         raise Interrupted(signum)
 
 
+def _importing(frame: object) -> bool:
+    """Whether ``frame`` (a signal handler's) runs inside the import machinery."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def handled() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` in this process after killing its workers."""
+    """SIGINT and SIGTERM raise :class:`Interrupted` in this process after killing its workers
+    (outside imports: see the module docstring)."""
     main_pid = os.getpid()
     _state["signal"] = _state["written"] = None
     _hook_forks(main_pid)
+    retries: list[threading.Timer] = []
 
     def handler(signum: int, frame: object) -> None:
         if os.getpid() != main_pid:
@@ -74,6 +94,12 @@ def handled() -> Iterator[None]:
             _state["signal"] = signum
         for child in multiprocessing.active_children():
             child.kill()
+        if _importing(frame):
+            retry = threading.Timer(RETRY_SECONDS, os.kill, (main_pid, signum))
+            retry.daemon = True
+            retries.append(retry)
+            retry.start()
+            return
         raise Interrupted(signum)
 
     old = {sig: signal.signal(sig, handler) for sig in SIGNALS}
@@ -88,6 +114,8 @@ def handled() -> Iterator[None]:
     try:
         yield
     finally:
+        for retry in retries:
+            retry.cancel()  # the signal is recorded: the command line ends with its status
         sys.unraisablehook = hook
         for sig, h in old.items():
             signal.signal(sig, h)
