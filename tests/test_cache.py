@@ -167,8 +167,9 @@ def test_the_halpc_calibration_and_model_table_read_back_bit_for_bit(folder, mon
 
     written = fit_bleeding(records, log2_draws=8)
     written_table = table(written)
-    names = sorted(p.name.split("-")[0] for p in folder.iterdir())
-    assert names == ["halpc", "mechanism"]
+    names = {p.name.split("-")[0] for p in folder.iterdir()}
+    # The population's fitted Table 1 marginals may be cached beside them (table1-parents).
+    assert {"halpc", "mechanism"} <= names <= {"halpc", "mechanism", "table1"}
     read = fit_bleeding(records, log2_draws=8)
     monkeypatch.setenv("DOSEESC_CACHE", "off")
     fresh = fit_bleeding(records, log2_draws=8)

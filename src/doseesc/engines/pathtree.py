@@ -247,9 +247,10 @@ class PathTree:
 def leaf_sums(
     tree: PathTree, ended: np.ndarray, n_events: int, limit: int, levels: int
 ) -> dict[str, np.ndarray]:
-    """The step engine's integer tallies (:class:`doseesc.engines.montecarlo._Tally` fields) from
-    the trials ``ended`` in each leaf: cohorts per ``state * J + j`` (``limit``: n_live * J of
-    them), ...; ``levels``: possible total sample sizes."""
+    """The step engine's integer tallies (the fields of :class:`doseesc.engines.montecarlo._Tally`)
+    from the trials ``ended`` in each leaf: ``weights`` counts cohorts per live state and outcome
+    (``state * J + j``, ``limit`` = n_live * J of them), the histograms have ``levels`` entries (the
+    possible total sample sizes), and the rest are sums over trials of what each leaf's path holds."""
     through = tree.passed(ended)
     weights = np.zeros(limit, dtype=np.int64)
     np.add.at(weights, tree.outcome[1:], through[1:])
