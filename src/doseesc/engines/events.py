@@ -36,13 +36,18 @@ table's cohort size; the patients per dose and in total are counted as treated (
 still holds the full size, which by the same argument does not change its next decision; for the
 3+3 the dose so decided is never treated again).
 
-Each patient receives the regimen once (one course); designs that read later courses
-(``late_dlt``, ``late_g2``: accelerated titration design 4) are for the course engine.  A grade-2
-toxicity is counted at the end of the patient's window (the worst grade over the window).
+Each patient receives the regimen of the level (``Conduct.infusions``, one count or one per level)
+once, one course; a DLT after an infusion follows the infusion the model's per-infusion risks make
+likely (:mod:`doseesc.engines.events_infusions`).  With ``courses=`` patients receive several
+courses (:mod:`doseesc.engines.events_courses`), and designs that read later courses (``late_dlt``,
+``late_g2``: accelerated titration design 4) run.  A grade-2 toxicity is counted at the end of the
+patient's window (the worst grade over the window).  A trial still undecided when the clock reaches
+``Conduct.max_days`` stops there: it ran out of time (:class:`EventsResult`).
 
 Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`; block ``b`` draws only from
 child ``b`` of ``SeedSequence(seed)`` (its trials one after the other) and from that child's own
-first child (the trials' kinds).  The first trial of a run keeps its event log and so draws every
+first child (the trials' kinds; over several courses its second child gives the patients' own
+effects, one after the other).  The first trial of a run keeps its event log and so draws every
 arrival (:class:`~doseesc.engines.accrual.ArrivalList`), the others do not.  A worker's task is a run of
 whole blocks, so the result is bit-identical whatever the number of worker processes.
 """
