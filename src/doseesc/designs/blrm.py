@@ -47,8 +47,6 @@ from doseesc.designs.common import check_cohort_size, check_int, check_number
 from doseesc.designs.counts import CountsDesign
 
 CHOICES = ("target", "highest")
-BATCH = 4_000
-"""Rows of counts whose posterior is computed at once (each holds the whole grid)."""
 
 
 @dataclass(frozen=True)
@@ -149,27 +147,21 @@ class BLRM(CountsDesign):
 
     def recommend(self, n: np.ndarray, y: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For per-dose counts and the dose just ``given``: the next dose (-1: none admissible) and
-        its ``P(target)`` (0 where none).  Equal rows are computed once."""
+        its ``P(target)`` (0 where none).  The posterior of equal counts is computed once."""
         k = self.n_doses
-        rows, inverse = np.unique(np.column_stack([n, y, given]), axis=0, return_inverse=True)
-        nxt = np.empty(rows.shape[0], dtype=np.int64)
-        p_target = np.empty(rows.shape[0])
+        counts, inverse = np.unique(np.column_stack([n, y]), axis=0, return_inverse=True)
+        s = self.model.summaries(counts[:, :k], counts[:, k:], mean=False)
+        p_over, p_target = s["p_over"][inverse.ravel()], s["p_target"][inverse.ravel()]
         doses = np.asarray(self.doses)
-        for lo in range(0, rows.shape[0], BATCH):
-            block = rows[lo : lo + BATCH]
-            s = self.model.summaries(block[:, :k], block[:, k : 2 * k], mean=False)
-            reach = doses[None, :] <= (1 + self.max_increase) * doses[block[:, 2 * k]][:, None] * (1 + 1e-12)
-            allowed = (s["p_over"] < self.ewoc) & reach
-            if self.choose == "target":
-                score = np.where(allowed, s["p_target"], -1.0)
-                pick = np.argmax(score, axis=1)  # the first maximum: the lower dose on a tie
-            else:
-                pick = k - 1 - np.argmax(allowed[:, ::-1], axis=1)
-            none = ~allowed.any(axis=1)
-            nxt[lo : lo + BATCH] = np.where(none, -1, pick)
-            chosen = s["p_target"][np.arange(block.shape[0]), pick]
-            p_target[lo : lo + BATCH] = np.where(none, 0.0, chosen)
-        return nxt[inverse.ravel()], p_target[inverse.ravel()]
+        reach = doses[None, :] <= (1 + self.max_increase) * doses[given][:, None] * (1 + 1e-12)
+        allowed = (p_over < self.ewoc) & reach
+        if self.choose == "target":
+            score = np.where(allowed, p_target, -1.0)
+            pick = np.argmax(score, axis=1)  # the first maximum: the lower dose on a tie
+        else:
+            pick = k - 1 - np.argmax(allowed[:, ::-1], axis=1)
+        none = ~allowed.any(axis=1)
+        return np.where(none, -1, pick), np.where(none, 0.0, p_target[np.arange(given.shape[0]), pick])
 
     def decide(
         self, n: np.ndarray, y: np.ndarray, given: np.ndarray, dlt: np.ndarray
