@@ -4,6 +4,7 @@ inside a compiled extension's initialisation made the interpreter abort at exit.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 import time
@@ -55,3 +56,26 @@ def test_a_signal_recorded_during_an_import_ends_the_command_even_if_the_block_r
     finally:
         signal.signal(signal.SIGTERM, old)
     assert late == []  # the retry was cancelled when the block ended
+
+
+def test_an_interrupt_a_library_turns_into_its_own_error_still_exits_as_the_interrupt(
+    monkeypatch, capsys, tmp_path
+):
+    """pybind11 (matplotlib's transforms) reports an exception raised during argument conversion as
+    a TypeError; found by sending SIGTERM during ``doseesc run``'s figures."""
+    from doseesc import cli
+
+    def converted(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)  # the handler raises here
+        except KeyboardInterrupt:
+            raise TypeError("incompatible function arguments") from None
+        return 0
+
+    monkeypatch.setattr(cli, "_validate", converted)
+    (tmp_path / "s.toml").write_text("")
+    status = cli.main(["validate", str(tmp_path / "s.toml")])
+    err = capsys.readouterr().err
+    assert status == 128 + signal.SIGTERM
+    assert err.count("\n") == 1 and err.startswith("doseesc: interrupted (SIGTERM)"), err

@@ -954,23 +954,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
     }
     try:
-        with interrupts.handled(), warnings.catch_warnings():
-            warnings.simplefilter("always", ScenarioWarning)
-            shown = warnings.showwarning
+        try:
+            with interrupts.handled(), warnings.catch_warnings():
+                warnings.simplefilter("always", ScenarioWarning)
+                shown = warnings.showwarning
 
-            def show(message, category, *where, **kw) -> None:
-                # A scenario warning is one line on stderr, like an error; others as Python shows them.
-                if issubclass(category, ScenarioWarning):
-                    print(f"doseesc: {message}", file=sys.stderr)
-                else:
-                    shown(message, category, *where, **kw)
+                def show(message, category, *where, **kw) -> None:
+                    # A scenario warning is one line on stderr, like an error; others as Python shows them.
+                    if issubclass(category, ScenarioWarning):
+                        print(f"doseesc: {message}", file=sys.stderr)
+                    else:
+                        shown(message, category, *where, **kw)
 
-            warnings.showwarning = show
-            if hasattr(args, "jobs"):
-                args.jobs = min(args.jobs, os.cpu_count() or 1)  # more workers than cores only wait
-            status = commands[args.command](args)
-            interrupts.check()  # an interrupt a library swallowed still ends the command as one
-            return status
+                warnings.showwarning = show
+                if hasattr(args, "jobs"):
+                    args.jobs = min(args.jobs, os.cpu_count() or 1)  # more workers than cores only wait
+                status = commands[args.command](args)
+                interrupts.check()  # an interrupt a library swallowed still ends the command as one
+                return status
+        except Exception:
+            # A library may turn the interrupt into an error of its own (matplotlib's compiled
+            # transforms raise TypeError when it lands in their argument conversion): still the interrupt.
+            interrupts.check()
+            raise
     except ValueError as exc:
         render = getattr(exc, "render", None)  # doseesc.build.SpecError: settings named by key
         if render is not None:
