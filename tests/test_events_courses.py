@@ -136,3 +136,27 @@ def test_what_the_course_mode_refuses():
         ValueError, match="courses: the events engine draws each course's worst grade from a graded"
     ):
         run_events(ThreePlusThree(6), [0.1] * 6, PERIODS, 10, seed=1, courses=THREE)
+
+
+def test_exits_and_halts_over_several_courses():
+    """Over several courses a patient's exit may come in any course: the text gives the share of
+    dosed patients who died or had a transplant while on study, without CANONIC's one-window figure;
+    halts follow DLTs before the final decision only (no one is left to stop after it)."""
+    from doseesc.conduct import DiseaseCourse
+
+    conduct = Conduct(4.0, disease=DiseaseCourse(transplant_share=0.43), halt_probability=1.0, halt_days=7.0)
+    r = run_events(AcceleratedTitration.simon(2, 6), GRADED, conduct, 300, seed=9, courses=THREE)
+    text = format_events(r)
+    assert "deaths or transplants while on study, over the courses: " in text and "CANONIC" not in text
+    # A 3+3 where DLTs are likely: the second DLT of the first cohort ends the trial (no dose), often
+    # before the third patient's DLT, which then starts no review.
+    toxic = GradedTable(np.zeros(3), np.full(3, 0.7), np.zeros(3))
+    fast = Conduct(300.0, halt_probability=1.0, halt_days=7.0)
+    late_dlts = 0
+    for seed in range(10):  # one trial each: its log
+        one = run_events(ThreePlusThree(3), toxic, fast, 1, seed=seed, courses=THREE)
+        end = next(x.time for x in one.log if x.kind == "end")
+        halts = [x.time for x in one.log if x.kind == "halt"]
+        assert len(halts) == one.counts["halts"].mean and all(t <= end for t in halts)
+        late_dlts += sum(x.kind == "dlt" and x.time > end for x in one.log)
+    assert late_dlts > 0  # DLTs after the final decision happened

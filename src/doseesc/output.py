@@ -136,7 +136,15 @@ def format_events(r) -> str:
     ]
     disease = r.conduct.disease
     dosed = r.counts["dosed"].mean
-    if disease is not None and dosed > 0:
+    if disease is not None and dosed > 0 and r.courses is not None:
+        # Over several courses the exits span the patients' whole time on study, which no single
+        # CANONIC window matches.
+        exits = (r.counts["deaths"].mean + r.counts["transplants"].mean) / dosed
+        lines.append(
+            f"deaths or transplants while on study, over the courses: {percent(exits, '.1f')} "
+            "of dosed patients"
+        )
+    elif disease is not None and dosed > 0:
         # The disease course's exits (deaths or transplants) follow CANONIC's transplant-free
         # mortality; deaths alone are only the share not labelled as transplants.
         w = r.conduct.window_days

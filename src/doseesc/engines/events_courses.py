@@ -266,6 +266,11 @@ class CourseTrial(_Trial):
         self.late_dlt = self.late_g2 = 0
         super()._open_cohort(state)
 
+    def _halt(self) -> None:
+        # A review stops new patients: after the final decision there are none to stop.
+        if not self.closed:
+            super()._halt()
+
     def _simulate(self) -> None:
         super()._simulate()
         # No one new is dosed; the patients on study complete their courses.
@@ -299,7 +304,8 @@ class CourseFigures:
         sums, products = x.sum(axis=0), x.T @ x
 
         def ratio(i: int) -> tuple[float, float]:
-            return ratio_se(sums[i], sums[0], products[i, i], products[i, 0], products[0, 0], n)
+            r, se = ratio_se(sums[i], sums[0], products[i, i], products[i, 0], products[0, 0], n)
+            return float(r), float(se)
 
         def mean(j: int) -> tuple[float, float]:
             sd = float(x[:, j].std(ddof=1)) if n > 1 else math.nan
