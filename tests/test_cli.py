@@ -367,3 +367,34 @@ def test_version_and_help_import_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "doseesc 0.1.0" in out and "report" in out
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_max_days_ends_every_trial_that_cannot_finish_in_time(capsys):
+    """One patient a month cannot complete a 28-day cohort of three within 40 days: every trial runs
+    out of time and selects no dose."""
+    out = run_json(
+        capsys, "--p-tox", P6, "--engine", "events", "--accrual-per-month", "1", "--accrual", "regular",
+        "--max-days", "40", "--trials", "20", "--seed", "1",
+    )  # fmt: skip
+    assert out["p_out_of_time"] == 1.0 and out["p_none"] == 1.0
+
+
+def test_several_courses_run_in_calendar_time_and_need_a_simulation_engine_that_has_them(capsys):
+    argv = [
+        "simulate",
+        "--design",
+        "atd2",
+        "--p-tox",
+        P6,
+        "--p-grade2",
+        "0.1,0.1,0.2,0.2,0.2,0.2",
+        "--courses",
+        "3",
+    ]
+    assert main([*argv, "--engine", "events", "--accrual-per-month", "2", "--trials", "30", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["courses"] == 3 and 1.0 < out["mean_courses_per_patient"] <= 3.0
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--engine", "mc"])
+    assert exc.value.code == 2
+    assert "--courses and --intrapatient need --engine courses or --engine events" in capsys.readouterr().err

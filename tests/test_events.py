@@ -422,7 +422,7 @@ def test_exits_not_deaths_are_compared_with_canonic():
     text = format_events(result)
     line = next(x for x in text.splitlines() if "CANONIC" in x)
     assert line.startswith("deaths or transplants in the 28-day window before any DLT: ")
-    assert "to compare with the deaths or transplants, CANONIC transplant-free mortality over 28 days" in line
+    assert "CANONIC's transplant-free mortality (deaths or transplants) over 28 days for this mix" in line
     assert f"(62.5% with ACLF): {100 * p:.1f}%" in line
     assert sum("CANONIC" in x for x in text.splitlines()) == 1
     assert "CANONIC" not in format_events(run_events(ThreePlusThree(6), P_TOX, INSTANTANEOUS, 10, seed=1))

@@ -50,6 +50,7 @@ CONDUCT_FIELDS = {
     "cohort_decision": "cohort_decision",
     "halt_probability": "halt_probability",
     "halt_days": "halt_days",
+    "max_days": "max_days",
 }
 """Scenario key in ``[conduct]`` -> :class:`~doseesc.conduct.Conduct` field (besides the accrual
 rate; the number of infusions and their interval come from ``[regimen]``)."""
@@ -441,12 +442,7 @@ def make_conduct(spec: ConductSpec, regimen: RegimenSpec = RegimenSpec(), design
     A design whose protocol fixes its conduct names a preset (its ``conduct_preset``, e.g. the
     nct05727722 design's 60-day DLT window): it applies unless ``spec`` names a preset of its own,
     and the settings ``spec`` gives override it, as they override any preset."""
-    if regimen.varies:
-        raise SpecError(
-            "<regimen.infusions> differs between dose levels; the events engine needs one number of "
-            "infusions for all levels"
-        )
-    infusions = regimen.per_level(1)[0]
+    infusions = regimen.infusions if regimen.varies else regimen.per_level(1)[0]
     settings = {CONDUCT_FIELDS[k]: v for k, v in spec.settings}
     settings |= {"infusions": infusions, "interval_days": regimen.interval_days}
     if isinstance(spec.disease, DiseaseSpec):
@@ -604,7 +600,16 @@ def run_engine(
                 "<conduct> is required by the events engine (at least <conduct.accrual_per_month>)"
             )
         return run_events(
-            design, model, conduct, trials, seed, jobs=jobs, progress=progress, target=target, records=records
+            design,
+            model,
+            conduct,
+            trials,
+            seed,
+            jobs=jobs,
+            progress=progress,
+            target=target,
+            records=records,
+            courses=courses,
         )
     if engine == "courses":
         return simulate_courses(

@@ -50,6 +50,7 @@ CONDUCT_OPTIONS = {
     "cohort_decision": "cohort_decision",
     "halt_probability": "halt_probability",
     "halt_days": "halt_days",
+    "max_days": "max_days",
 }
 # Options of `simulate` by scenario key: errors from doseesc.build name settings by key.
 _OPTIONS = {
@@ -358,6 +359,11 @@ def _simulate_options(sim: argparse.ArgumentParser) -> None:
     ev.add_argument("--halt-probability", type=float, help="probability a DLT triggers a safety review")
     ev.add_argument("--halt-days", type=float, help="length of a safety review")
     ev.add_argument(
+        "--max-days",
+        type=float,
+        help="trial horizon in days (1 to 36525): an undecided trial runs out of time and selects no dose",
+    )
+    ev.add_argument(
         "--timeline", metavar="FILE", help="write the patient-flow timeline of one trial (PNG, SVG, PDF)"
     )
     sim.add_argument(
@@ -653,12 +659,16 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.timeline is not None:
         check_output_file(args.timeline)
     tox, doses, regimen = _settings(args)
-    model = make_model(tox, doses, regimen, engine=args.engine)
+    several = args.courses != 1 or args.intrapatient
+    # Several courses in calendar time read per-course grades, as the course engine does.
+    model = make_model(
+        tox, doses, regimen, engine="courses" if args.engine == "events" and several else args.engine
+    )
     spec = _design_spec(args)
     design = make_design(spec, model.n_doses, doses.array())
     check(design, model, args.engine, tox)
-    if args.engine != "courses" and (args.courses != 1 or args.intrapatient):
-        raise ValueError("--courses and --intrapatient need --engine courses")
+    if args.engine not in ("courses", "events") and several:
+        raise ValueError("--courses and --intrapatient need --engine courses or --engine events")
     # The regimen belongs to the bleeding model as well as to the calendar-time conduct.
     shared = ("infusions", "interval_days") if args.model else ()
     conduct_given = [
@@ -680,7 +690,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise ValueError("--posterior needs --model halpc-bleeding")
     conduct = make_conduct(_conduct_spec(args), regimen, design) if args.engine == "events" else None
     courses = None
-    if args.engine == "courses":
+    if args.engine == "courses" or (args.engine == "events" and several):
         courses = course_options(
             CourseSpec(args.courses, args.intrapatient, args.on_dlt, args.low_level), design
         )

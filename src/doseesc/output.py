@@ -152,9 +152,9 @@ def format_events(r) -> str:
         lines.append(
             f"deaths or transplants in the {w:g}-day window before any DLT: "
             f"{percent(deaths + transplants, '.1f')} of dosed patients (deaths {percent(deaths, '.1f')}, "
-            f"transplants {percent(transplants, '.1f')}); to compare with the deaths or transplants, "
-            f"CANONIC transplant-free mortality over {w:g} days "
-            f"({percent(disease.aclf_fraction, '.1f')} with ACLF): {percent(disease.window_risk(w), '.1f')}"
+            f"transplants {percent(transplants, '.1f')}); CANONIC's transplant-free mortality (deaths or "
+            f"transplants) over {w:g} days for this mix ({percent(disease.aclf_fraction, '.1f')} with ACLF): "
+            f"{percent(disease.window_risk(w), '.1f')}"
         )
     if r.courses is not None:
         lines.append(format_courses(r.courses))

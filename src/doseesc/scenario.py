@@ -157,10 +157,18 @@ class Scenario:
         """(design, model) for ``engine``; ``models`` (a dict) keeps models to reuse across engines
         (they differ only for a table under the course engine), so that a model's population
         averages are computed once."""
-        kind = "courses" if engine == "courses" else "single course"
+        # Several courses in calendar time read per-course grades, as the course engine does.
+        courses = engine == "courses" or (engine == "events" and self.courses is not None)
+        kind = "courses" if courses else "single course"
         model = None if models is None else models.get(kind)
         if model is None:
-            model = make_model(self.toxicity, self.doses, self.regimen, self.population, engine=engine)
+            model = make_model(
+                self.toxicity,
+                self.doses,
+                self.regimen,
+                self.population,
+                engine="courses" if courses else engine,
+            )
             if models is not None:
                 models[kind] = model
         design = make_design(self.design, model.n_doses, self.doses.array())
@@ -647,10 +655,11 @@ class _Reader(Reader):
         t = self.table(data, "courses", ("courses", "intrapatient", "on_dlt", "low_level"))
         if t is None:
             return None
-        if run is not BAD and "courses" not in run.engines:
+        if run is not BAD and not {"courses", "events"} & set(run.engines):
             self.fail(
                 "courses",
-                'only used by the courses engine; allowed: add "courses" to run.engines, or remove it',
+                'only used by the courses and events engines; allowed: add "courses" or "events" to '
+                "run.engines, or remove it",
             )
         values = {
             "courses": self.value(t, "courses", "courses", self.integer(1, 20), default=1),
@@ -706,10 +715,8 @@ def _dry_build(s: Scenario) -> None:
             design, _ = s.build(engine)
         if s.conduct is not None:
             conduct = s.build_conduct(design)
-            if (
-                conduct.infusions > 1
-                and conduct.interval_days * (conduct.infusions - 1) > conduct.window_days
-            ):
+            most = max(conduct.level_infusions(s.n_doses))
+            if most > 1 and conduct.interval_days * (most - 1) > conduct.window_days:
                 raise SpecError(
                     "<regimen.interval_days> puts an infusion after the DLT window (conduct.window_days)"
                 )
