@@ -4,6 +4,7 @@ operating characteristics and the closed-form duration."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -118,3 +119,65 @@ def test_crm_options_the_tite_crm_does_not_take_are_refused(option):
     key = next(iter(option))
     with pytest.raises(ValueError, match=f"{key} is a CRM option the TITE-CRM does not take"):
         TITECRM(6, target=0.3, skeleton=(0.05, 0.12, 0.25, 0.4, 0.55, 0.7), **option)
+
+
+TITE_ARGS = [
+    "simulate", "--design", "tite-crm", "--target", "0.3", "--skeleton", "0.05,0.12,0.25,0.4,0.55,0.7",
+    "--max-n", "12", "--p-tox", "0.05,0.1,0.2,0.3,0.5,0.7",
+]  # fmt: skip
+
+
+def test_the_command_line_runs_the_tite_crm_in_calendar_time(capsys):
+    from doseesc.cli import main
+
+    argv = [*TITE_ARGS, "--engine", "events", "--accrual-per-month", "3", "--trials", "40", "--seed", "5"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    direct = simulate_tite(
+        TITECRM(6, target=0.3, skeleton=(0.05, 0.12, 0.25, 0.4, 0.55, 0.7), max_n=12),
+        [0.05, 0.1, 0.2, 0.3, 0.5, 0.7],
+        Conduct(3.0),
+        40,
+        5,
+    )
+    assert out["p_select"] == direct.p_select.tolist()
+    assert out["duration_days"] == direct.extras["duration_days"]
+    assert main(argv) == 0
+    assert "duration (days): mean" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--engine", "mc"], "--engine mc: the TITE-CRM weighs pending patients by their follow-up"),
+        (
+            ["--engine", "events", "--accrual-per-month", "3", "--stagger-days", "3"],
+            "--stagger-days = 3.0 has no effect on the TITE-CRM",
+        ),
+        (
+            ["--engine", "events", "--accrual-per-month", "3", "--cohort-size", "3"],
+            "--cohort-size is not a parameter of design tite-crm",
+        ),
+    ],
+)
+def test_the_command_line_refuses_what_the_tite_crm_cannot_do(capsys, extra, message):
+    from doseesc.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*TITE_ARGS, *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_scenario_files_refuse_the_tite_crm_with_the_way_to_run_it(tmp_path):
+    from doseesc.scenario import ScenarioError, load
+
+    path = tmp_path / "tite.toml"
+    path.write_text(
+        '[design]\nname = "tite-crm"\nskeleton = [0.05, 0.12, 0.25, 0.4, 0.55, 0.7]\n'
+        '[toxicity]\nmodel = "table"\np_dlt = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]\n'
+        '[conduct]\naccrual_per_month = 3.0\n[run]\nengines = ["events"]\n'
+    )
+    with pytest.raises(ScenarioError, match="run it with doseesc simulate --engine events"):
+        load(path)

@@ -487,6 +487,17 @@ def check(design, model, engine: str, tox: ToxicitySpec) -> None:
             f"<design.name> {design.name} counts grade-2 toxicities, which the {tox.model} model does "
             "not give; allowed models: table (with p_grade2) or latent"
         )
+    if getattr(design, "calendar_time_only", False):
+        if engine != "events":
+            raise SpecError(
+                f"<run.engines> {engine}: the {design.name} weighs pending patients by their follow-up, so "
+                "it runs in calendar time only; allowed: events"
+            )
+        if not getattr(model, "independent_patients", True):
+            raise SpecError(
+                f"<toxicity.posterior> the {design.name}'s calendar-time engine draws independent patients; "
+                "a posterior draw per trial is not supported"
+            )
     if engine == "exact" and not getattr(model, "independent_patients", True):
         raise SpecError(
             "<run.engines> exact cannot be used with <toxicity.posterior>: the patients of a trial share "
@@ -599,6 +610,12 @@ def run_engine(
             raise SpecError(
                 "<conduct> is required by the events engine (at least <conduct.accrual_per_month>)"
             )
+        if getattr(design, "calendar_time_only", False):
+            from doseesc.engines.tite import simulate_tite
+
+            if records:
+                raise SpecError(f"<run.records> the {design.name}'s engine keeps no per-trial records")
+            return simulate_tite(design, model.mean_probabilities(), conduct, trials, seed, target=target)
         return run_events(
             design,
             model,

@@ -89,8 +89,11 @@ def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None)
 
 
 def _estimates(figures: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The estimates among a result's figures (their ``se_`` and ``sd_`` companions left out)."""
-    return [(k, v) for k, v in figures.items() if not k.startswith(("se_", "sd_"))]
+    """The estimates among a result's figures (their ``se_`` and ``sd_`` companions left out, and
+    groups of figures, which their engine's own section writes)."""
+    return [
+        (k, v) for k, v in figures.items() if not k.startswith(("se_", "sd_")) and not isinstance(v, dict)
+    ]
 
 
 def format_metrics(m: dict[str, Any], names: Sequence[str]) -> list[str]:
@@ -186,8 +189,18 @@ def format_result(engine: str, result: Any, labels: Sequence[str] | None = None)
     if engine == "courses":
         parts.append(format_courses(result))
     if engine == "events":
-        parts.append(format_events(result))
+        parts.append(format_events(result) if hasattr(result, "oc") else format_tite(result))
     return "\n".join(parts)
+
+
+def format_tite(oc: Any) -> str:
+    """The TITE-CRM's calendar-time figures (:func:`doseesc.engines.tite.simulate_tite`'s extras)."""
+    days, se = oc.extras["duration_days"], oc.extras["se_duration_days_mean"]
+    spread = "" if se is None else f" ± {se:.1f}"
+    return (
+        f"duration (days): mean {days['mean']:.1f}{spread}, median {days['median']:.1f}, "
+        f"90th percentile {days['p90']:.1f}"
+    )
 
 
 def format_run(res) -> str:

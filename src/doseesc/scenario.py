@@ -713,6 +713,12 @@ def _dry_build(s: Scenario) -> None:
         design = None
         for engine in s.run.engines:
             design, _ = s.build(engine)
+            if getattr(design, "calendar_time_only", False):
+                # Its results have no per-trial durations or event log for the results folder.
+                raise SpecError(
+                    f"<design.name> {s.design.name}: run it with doseesc simulate --engine events or from "
+                    "Python (doseesc.engines.tite.simulate_tite); scenario files do not take it"
+                )
         if s.conduct is not None:
             conduct = s.build_conduct(design)
             most = max(conduct.level_infusions(s.n_doses))

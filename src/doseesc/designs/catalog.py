@@ -166,58 +166,71 @@ register_design(
     help="i3+3 (Liu, Wang & Ji 2020): y/n and (y - 1)/n against the equivalence interval",
 )
 
+CRM_MODEL = (
+    Param(
+        "skeleton",
+        "probabilities",
+        None,
+        help="prior guesses of P(DLT), increasing, one per dose (default: from halfwidth and prior_mtd)",
+    ),
+    Param(
+        "halfwidth",
+        "float",
+        0.05,
+        low=0.001,
+        high=0.5,
+        help="indifference-interval half-width for a computed skeleton (Lee & Cheung 2009)",
+    ),
+    Param(
+        "prior_mtd",
+        "int",
+        None,
+        low=0,
+        help="dose index of the prior guess of the MTD, for a computed skeleton (default: the middle)",
+    ),
+    Param(
+        "working_model",
+        "str",
+        "empiric",
+        choices=("empiric", "logistic"),
+        arg="model",
+        help="the CRM's working model: empiric (power) or one-parameter logistic",
+    ),
+    Param("intercept", "float", 3.0, low=-10, high=10, help="the logistic working model's fixed intercept"),
+    Param("prior_var", "float", 1.34, low=0.01, high=100, help="variance of the normal prior on beta"),
+)
+"""The CRM's working model and prior (shared with the TITE-CRM)."""
+CRM_RULE = (
+    Param(
+        "restrict",
+        "bool",
+        True,
+        help="no skipping on escalation, and no escalation right after a cohort whose DLT rate reached "
+        "the target",
+    ),
+    Param(
+        "estimate",
+        "str",
+        "plugin",
+        choices=("plugin", "posterior"),
+        help="P(DLT) estimates: the model at the posterior mean of beta, or the posterior mean of P(DLT)",
+    ),
+    Param(
+        "select_untried",
+        "bool",
+        True,
+        help="whether the final selection may name a dose nobody received",
+    ),
+)
+"""The CRM's estimates and restrictions that the TITE-CRM shares."""
+
 register_design(
     "crm",
     lazy("crm", "CRM"),
     (
-        Param(
-            "skeleton",
-            "probabilities",
-            None,
-            help="prior guesses of P(DLT), increasing, one per dose (default: from halfwidth and prior_mtd)",
-        ),
-        Param(
-            "halfwidth",
-            "float",
-            0.05,
-            low=0.001,
-            high=0.5,
-            help="indifference-interval half-width for a computed skeleton (Lee & Cheung 2009)",
-        ),
-        Param(
-            "prior_mtd",
-            "int",
-            None,
-            low=0,
-            help="dose index of the prior guess of the MTD, for a computed skeleton (default: the middle)",
-        ),
-        Param(
-            "working_model",
-            "str",
-            "empiric",
-            choices=("empiric", "logistic"),
-            arg="model",
-            help="the CRM's working model: empiric (power) or one-parameter logistic",
-        ),
-        Param(
-            "intercept", "float", 3.0, low=-10, high=10, help="the logistic working model's fixed intercept"
-        ),
-        Param("prior_var", "float", 1.34, low=0.01, high=100, help="variance of the normal prior on beta"),
+        *CRM_MODEL,
         Param("cohort_size", "int", 1, low=1, high=12, help="patients per cohort"),
-        Param(
-            "restrict",
-            "bool",
-            True,
-            help="no skipping on escalation, and no escalation right after a cohort whose DLT rate reached "
-            "the target",
-        ),
-        Param(
-            "estimate",
-            "str",
-            "plugin",
-            choices=("plugin", "posterior"),
-            help="P(DLT) estimates: the model at the posterior mean of beta, or the posterior mean of P(DLT)",
-        ),
+        *CRM_RULE,
         Param(
             "safety_stop",
             "float",
@@ -225,12 +238,6 @@ register_design(
             low=0.5,
             high=1,
             help="stop with no MTD when P(P(DLT) at the lowest dose > target) exceeds this",
-        ),
-        Param(
-            "select_untried",
-            "bool",
-            True,
-            help="whether the final selection may name a dose nobody received",
         ),
         Param(
             "no_skip",
@@ -276,6 +283,15 @@ register_design(
     takes_target=True,
     help="the CRM (O'Quigley et al. 1990) as the R package dfcrm runs it; max_n is the sample size N "
     "(default 30)",
+)
+
+register_design(
+    "tite-crm",
+    lazy("tite", "TITECRM"),
+    (*CRM_MODEL, *CRM_RULE),
+    takes_target=True,
+    help="the TITE-CRM (Cheung & Chappell 2000): patients dosed on arrival, pending ones weighted by their "
+    "follow-up; calendar time only (--engine events); max_n default 30",
 )
 
 register_design(

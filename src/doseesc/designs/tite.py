@@ -29,6 +29,9 @@ from doseesc.designs.crm import CRM, closest
 class TITECRM(CRM):
     """The TITE-CRM with the CRM's parameters (cohorts of one: patients are enrolled one by one)."""
 
+    calendar_time_only = True
+    """Its decisions read each patient's follow-up: only :mod:`doseesc.engines.tite` runs it."""
+
     @property
     def name(self) -> str:
         return "TITE-CRM"

@@ -5,8 +5,8 @@ of a :class:`~doseesc.conduct.Conduct` (units: days):
 
 * patients arrive as a Poisson process (``accrual_per_month`` summed over sites; ``"regular"``
   accrual: one every 1 / rate months) and are dosed on arrival at the dose the TITE-CRM gives with
-  the data seen at that moment (screening, waiting and staggering do not apply: the design never
-  closes slots);
+  the data seen at that moment (the design never closes slots, so screening, waiting, staggering,
+  halts and a horizon do not apply, and are refused if set: :data:`IGNORED_CONDUCT`);
 * a patient's DLT, if any, comes at a uniform time in the ``window_days`` window (``dlt_onset =
   "uniform"``, dfcrm's ``titesim``'s ``surv = "uniform"``);
 * competing risks (``disease``): a patient who dies or has a transplant in the window before any
@@ -33,6 +33,20 @@ from doseesc.designs.tite import TITECRM
 from doseesc.engines.parallel import recorded_seed
 from doseesc.metrics import PatientSplit, Target
 from doseesc.results import OperatingCharacteristics
+
+IGNORED_CONDUCT = (
+    "screening_days",
+    "screen_failure",
+    "max_wait_days",
+    "infusions",
+    "stagger_days",
+    "cohort_decision",
+    "halt_probability",
+    "halt_days",
+    "max_days",
+)
+"""Settings of the events engine that this engine does not simulate (module docstring), refused
+unless left at their neutral defaults."""
 
 
 class _Trial:
@@ -136,6 +150,13 @@ def simulate_tite(
         )
     if n_trials < 1:
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
+    neutral = Conduct(conduct.accrual_per_month)
+    for name in IGNORED_CONDUCT:
+        if getattr(conduct, name) != getattr(neutral, name):
+            raise ValueError(
+                f"Conduct.{name} = {getattr(conduct, name)!r} has no effect on the TITE-CRM, whose patients "
+                f"are dosed on arrival; allowed: leave it at {getattr(neutral, name)!r}"
+            )
     target = Target.of(target, design)
     root = np.random.SeedSequence(seed)
     k, n_max = design.n_doses, design.max_n
