@@ -46,7 +46,7 @@ patients in cohorts of 1 reached (six doses 1-32, the default prior; against the
 four times finer on both axes), and below 3e-11 for 120 to 480 patients over two to six doses
 (against dense Gauss-Legendre quadrature in ``(logit p, log beta)`` over ranges found from the data,
 the tests' independent reference).  Beyond the finest grid (posterior standard deviations of
-``log alpha`` given ``log beta`` below about a fiftieth of the prior's: thousands of patients) the
+``log alpha`` given ``log beta`` below about a thirtieth of the prior's: over a thousand patients) the
 error grows as the formula says.  Log densities more than :data:`FLOOR` below the largest are raised
 to it, which changes nothing measurable and spares slow exponentials.
 """
