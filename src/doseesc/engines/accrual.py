@@ -25,6 +25,7 @@ has no such memory-free form.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Callable
 
@@ -38,24 +39,22 @@ ARRIVAL_BATCH = 16
 
 class Uniforms:
     """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more), and
-    Poisson counts from the same generator."""
+    Poisson counts from the same generator.  ``draw`` (or calling the object) gives the next uniform;
+    a batch is drawn only when the next uniform is asked for, so Poisson counts drawn in between come
+    from the generator at the same point whatever the hot path's calls."""
 
-    __slots__ = ("_buf", "_gen", "_i")
+    __slots__ = ("_gen", "draw")
 
     BATCH = 4096
 
     def __init__(self, gen: np.random.Generator) -> None:
         self._gen = gen
-        self._buf: list[float] = []
-        self._i = 0
+        # A chain of batches: each uniform is one C-level call, a new batch drawn lazily.
+        batches = iter(lambda: gen.random(self.BATCH).tolist(), None)
+        self.draw: Callable[[], float] = itertools.chain.from_iterable(batches).__next__
 
     def __call__(self) -> float:
-        i = self._i
-        if i == len(self._buf):
-            self._buf = self._gen.random(self.BATCH).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+        return self.draw()
 
     def poisson(self, mean: float) -> int:
         return int(self._gen.poisson(mean)) if mean > 0 else 0
@@ -69,7 +68,7 @@ class PoissonAccrual:
     """Eligible patients of Poisson accrual, drawn lazily in the order they pass screening (see the
     module); patient numbers count eligible patients in that order."""
 
-    __slots__ = ("_d", "_each", "_f", "_g", "_lam", "_next", "_rate", "_taken", "_u", "_uniform")
+    __slots__ = ("_d", "_each", "_f", "_g", "_lam", "_next", "_poisson", "_rate", "_u", "_uniform")
 
     def __init__(self, conduct: Conduct, u: Uniforms) -> None:
         self._rate = conduct.accrual_per_day
@@ -77,10 +76,10 @@ class PoissonAccrual:
         self._lam = self._rate * (1.0 - self._f)
         self._d = conduct.screening_days
         self._uniform = conduct.screening == "uniform" and self._d > 0
-        self._u = u
+        self._u = u.draw
+        self._poisson = u.poisson
         self._g = 0.0  # G-scale position up to which patients are drawn (or skipped)
         self._next: float | None = None  # the next patient's time, drawn but not taken
-        self._taken = 0
         self._each = 0  # eligible patients met so far (taken or skipped)
 
     def _G(self, r: float) -> float:
@@ -99,17 +98,20 @@ class PoissonAccrual:
 
     def peek(self) -> float:
         """Time (days) the next eligible patient passes screening."""
-        if self._next is None:
-            self._g += -math.log(1.0 - self._u()) / self._lam
-            self._next = self._G_inverse(self._g)
-        return self._next
+        r = self._next
+        if r is None:
+            self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
+            r = self._next = self._G_inverse(g)
+        return r
 
     def take(self) -> tuple[float, int]:
         """The next eligible patient: (time passed screening, patient number)."""
-        r = self.peek()
+        r = self._next
+        if r is None:
+            r = self.peek()
         self._next = None
-        self._each += 1
-        return r, self._each - 1
+        self._each = i = self._each + 1
+        return r, i - 1
 
     def skip_before(self, t: float, lost: Lost) -> int:
         """Drop the patients passing screening before ``t``; return how many."""
@@ -120,7 +122,7 @@ class PoissonAccrual:
             n, self._next = 1, None
         g = self._G(t)
         if g > self._g:
-            n += self._u.poisson(self._lam * (g - self._g))
+            n += self._poisson(self._lam * (g - self._g))
             self._g = g
         self._each += n
         return n
@@ -132,9 +134,9 @@ class PoissonAccrual:
         waiting = 1 if self._next is not None and self._next <= end else 0
         g_end = self._G(end)
         if g_end > self._g:
-            waiting += self._u.poisson(self._lam * (g_end - self._g))
-        failures = self._u.poisson(self._rate * self._f * g_end)
-        in_screening = self._u.poisson(self._rate * (end - g_end))
+            waiting += self._poisson(self._lam * (g_end - self._g))
+        failures = self._poisson(self._rate * self._f * g_end)
+        in_screening = self._poisson(self._rate * (end - g_end))
         enrolled = self._each + waiting
         return enrolled + failures + in_screening, failures, in_screening, lost_n, waiting
 

@@ -162,6 +162,9 @@ class _Setup:
         self.width = table.next.shape[1]
         self.n_events = len(model.events)
         self.grade2 = "g2" in table.outcomes
+        # (id of a code table, state, DLTs seen, grade 2 seen, patients unknown) -> the next id, or
+        # -1 while undecided (Trial._decided), filled as trials meet them.
+        self.decided: dict[tuple[int, int, int, int, int], int] = {}
         # code[dlt][g2]: the table's outcome code of a cohort (grade 2 ignored if the rule does not
         # read it); None where the cohort would need more patients than the table's largest cohort.
         m = table.max_cohort
@@ -216,7 +219,7 @@ class _Trial:
         self, setup: _Setup, u: Uniforms, outcomes: list[int], kind: int, log: list[LogRecord] | None
     ) -> None:
         self.s = setup
-        self.u = u
+        self.u = u.draw  # the next uniform: one C-level call
         self.outcomes = outcomes  # flat (state, DLT count) indices of decided cohorts, for the chunk
         self.q_dlt, self.q_event, self.q_g2 = setup.one_kind or setup.kinds[kind].tolist()
         self.cdf = setup.one_cdf or (
@@ -248,8 +251,6 @@ class _Trial:
         self.selected = -1
         self.out_of_time = False
 
-    # -- accrual ---------------------------------------------------------------------------------
-
     # -- dosing ----------------------------------------------------------------------------------
 
     def _try_dose(self, reached: float = -math.inf) -> None:
@@ -265,23 +266,25 @@ class _Trial:
             # Patients are met in the order they passed screening: none after these is lost yet.
             self.lost += accrual.skip_before(now - max_wait, self._lose)
         dosed = False
+        peek, take = accrual.peek, accrual.take
         while self.open_slots and (self.gate_open or self.sentinel < 0):
-            ready = accrual.peek()
+            ready = peek()
             if ready > now and ready > reached:
                 if ready < self.wake_at:
                     self.wake_at = ready
                     Timeout(self.env, ready - now, ready).callbacks.append(self._wake)
                 break
-            ready, i = accrual.take()
+            ready, i = take()
             self._dose(i, ready, now)
             dosed = True
         if dosed and not self.open_slots:
             self._check_decision()
 
     def _wake(self, event: Timeout) -> None:
-        if event.value == self.wake_at:
+        ready = event._value  # (simpy's value property would re-check that a processed event triggered)
+        if ready == self.wake_at:
             self.wake_at = math.inf
-        self._try_dose(event.value)
+        self._try_dose(ready)
 
     def _lose(self, ready: float, i: int) -> None:
         if self.log is not None:
@@ -306,21 +309,26 @@ class _Trial:
             outcome = _GRADE2
         exit_t = math.inf
         if s.disease:
-            exit_t = self._exit_time()
+            # Days to a death or transplant (:class:`~doseesc.conduct.DiseaseCourse`): the group,
+            # then the inverse of its piecewise-constant cumulative hazard.
+            h1, h2, cum1 = s.hazard[u() < s.aclf_fraction]
+            e = -math.log(1.0 - u())
+            exit_t = e / h1 if e < cum1 else (RISK_DAYS[0] + (e - cum1) / h2 if h2 > 0 else math.inf)
             if exit_t < t:
                 outcome, t = (_TRANSPLANT if u() < s.transplant_share else _DEATH), exit_t
                 if outcome == _DEATH:
                     self.deaths += 1
                 else:
                     self.transplants += 1
-        if outcome == _DLT or outcome == _SUSAR:
+        if _DLT <= outcome <= _SUSAR:
             self.cohort_dlt += 1
             if s.n_events:
                 self.cohort_events[0] += draw < q_event
         elif outcome == _GRADE2:
             self.cohort_g2 += 1
         self.dosed += 1
-        self.wait_days += max(now - ready, 0.0)
+        if now > ready:
+            self.wait_days += now - ready
         self.open_slots -= 1
         self.pending += 1
         Timeout(self.env, t, (i, self.serial, outcome)).callbacks.append(self._outcome)
@@ -336,14 +344,6 @@ class _Trial:
                     self.log.append(LogRecord(now + k * s.interval, "infusion", i, dose, note))
             self.log.append(LogRecord(now + t, _OUTCOME_KIND[outcome], i, dose, _OUTCOME_NOTE[outcome]))
         return dose, draw, outcome, t, exit_t
-
-    def _exit_time(self) -> float:
-        """Days from the first dose to a death or transplant (:class:`~doseesc.conduct.DiseaseCourse`:
-        the group, then the inverse of its piecewise-constant cumulative hazard)."""
-        s, u = self.s, self.u
-        h1, h2, cum1 = s.hazard[u() < s.aclf_fraction]
-        e = -math.log(1.0 - u())
-        return e / h1 if e < cum1 else (RISK_DAYS[0] + (e - cum1) / h2 if h2 > 0 else math.inf)
 
     def _dlt_time(self, dose: int) -> float:
         """Days from the first dose to a DLT at ``dose`` (``Conduct.dlt_onset``).  After an infusion:
@@ -363,7 +363,7 @@ class _Trial:
         return infusion * s.interval + s.onset_days * self.u()
 
     def _stagger_over(self, event: Timeout) -> None:
-        if self.gate_open or self.sentinel != event.value:
+        if self.gate_open or self.sentinel != event._value:
             return  # a new cohort opened, or the sentinel left early and was replaced
         self.gate_open = True
         if self.log is not None:
@@ -373,7 +373,7 @@ class _Trial:
     # -- outcomes and decisions ------------------------------------------------------------------
 
     def _outcome(self, event: Timeout) -> None:
-        i, serial, outcome = event.value
+        i, serial, outcome = event._value
         if outcome == _SUSAR:
             self._halt()
         if serial != self.serial:
@@ -414,17 +414,17 @@ class _Trial:
         s = self.s
         if self.open_slots and not s.close:
             return
-        row, code = s.next[self.state], self._codes()
-        seen, seen_g2 = self.observed, self.observed_g2
-        target = row[code[seen][seen_g2]]
+        code = self._codes()
         unknown = self.pending + self.open_slots
-        if unknown:
-            if not s.early:
-                return
-            for a in range(unknown + 1):
-                for b in range(unknown - a + 1 if s.grade2 else 1):
-                    if row[code[seen + a][seen_g2 + b]] != target:
-                        return
+        if unknown and not s.early:
+            return
+        # The code tables live as long as the setup, so their ids are stable keys.
+        key = (id(code), self.state, self.observed, self.observed_g2, unknown)
+        target = s.decided.get(key)
+        if target is None:
+            target = s.decided[key] = self._decided(code, key[1:])
+        if target < 0:
+            return
         k = self.cohort_dlt
         dose, size = s.dose[self.state], s.size[self.state]
         treated = size - self.open_slots
@@ -445,6 +445,20 @@ class _Trial:
             self.selected = target - s.n_live - 1
             raise _Decided
         self._open_cohort(target)
+
+    def _decided(self, code: list[list[int | None]], at: tuple[int, int, int, int]) -> int:
+        """The next table id of the open cohort in ``state`` with ``seen`` DLTs and ``seen_g2`` grade-2
+        toxicities observed and ``unknown`` patients still to show theirs (``at``), or -1 when their
+        outcomes could lead to different ids."""
+        s = self.s
+        state, seen, seen_g2, unknown = at
+        row = s.next[state]
+        target = row[code[seen][seen_g2]]
+        for a in range(unknown + 1):
+            for b in range(unknown - a + 1 if s.grade2 else 1):
+                if row[code[seen + a][seen_g2 + b]] != target:
+                    return -1
+        return target
 
     def _codes(self) -> list[list[int | None]]:
         """``codes[dlt][g2]``: the table's outcome code of the open cohort showing ``dlt`` DLTs and
