@@ -89,17 +89,20 @@ class BLRMPrior:
 
 @dataclass(frozen=True)
 class Grid:
-    """One product grid (``n2`` rows of ``theta2``, ``n1`` nodes of ``theta1`` each, flattened
-    row-major) and its tables: ``logs`` ((2K + 1, nodes): ``log p`` and ``log(1 - p)`` at every dose,
-    and the log prior), ``weights`` ((n2, n1, 2K + 2): the half-line weights of ``overdose`` then
-    ``lower`` per dose, relative to a node's cell, then indicators of the even and odd ``theta1``
-    nodes) and ``p`` ((nodes, K): P(DLT))."""
+    """One product grid: ``n2`` rows of ``theta2`` nodes ``t2``, each of the ``n1`` nodes ``t1`` of
+    ``theta1``, flattened row by row with the even rows first (the first ``split`` nodes), then the
+    odd ones, so that each half is one matrix product.  Tables per node: ``logs`` ((2K + 1, nodes):
+    ``log p`` and ``log(1 - p)`` at every dose, and the log prior), ``weights`` ((nodes, 2K + 1): the
+    half-line weights of ``overdose`` then ``lower`` per dose, relative to a node's cell, then 1) and
+    ``p`` ((nodes, K): P(DLT)); ``parity`` ((n1, 2)) marks the even and odd ``theta1`` nodes."""
 
     t1: np.ndarray
     t2: np.ndarray
     logs: np.ndarray
     weights: np.ndarray
     p: np.ndarray
+    parity: np.ndarray
+    split: int
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,8 @@ class BLRMModel:
             axes.append(np.linspace(mean - SPAN_SDS * sd, mean + SPAN_SDS * sd, m))
         t1, t2 = axes
         h1 = t1[1] - t1[0]
-        a, b = np.meshgrid(t1, t2, indexing="xy")  # (n2, n1)
+        rows = np.r_[t2[0::2], t2[1::2]]  # even rows, then odd rows
+        a, b = np.meshgrid(t1, rows, indexing="xy")  # (n2, n1)
         z1 = (a - p.mean_log_alpha) / p.sd_log_alpha
         z2 = (b - p.mean_log_beta) / p.sd_log_beta
         r = p.correlation
@@ -148,27 +152,22 @@ class BLRMModel:
         # Half-line weights: for the theta2 row j, theta1 >= c - exp(theta2_j) x_d.
         weights = []
         for c in (self.overdose, self.lower):
-            t = logit(c) - np.exp(t2)[:, None] * x  # (n2, K)
+            t = logit(c) - np.exp(rows)[:, None] * x  # (n2, K)
             w = 0.5 - sici(np.pi * (t[:, None, :] - t1[None, :, None]) / h1)[0] / np.pi  # (n2, n1, K)
             weights.append(w)
         # One matrix product gives the log posterior: rows (y, n - y, 1) against these columns.
         logs = np.concatenate([log_p.reshape(-1, k), log_q.reshape(-1, k), log_prior.reshape(-1, 1)], axis=1)
+        weights.append(np.ones((*a.shape, 1)))
         even = np.arange(t1.shape[0]) % 2 == 0
-        weights.append(np.broadcast_to(np.column_stack([even, ~even]), (t2.shape[0], t1.shape[0], 2)))
         return Grid(
             t1=t1,
             t2=t2,
             logs=np.ascontiguousarray(logs.T),
-            weights=np.concatenate(weights, axis=2),
+            weights=np.concatenate(weights, axis=2).reshape(-1, 2 * k + 1),
             p=np.exp(log_p).reshape(-1, k),
+            parity=np.column_stack([even, ~even]).astype(float),
+            split=t2[0::2].shape[0] * t1.shape[0],
         )
-
-    def density(self, n: np.ndarray, y: np.ndarray, level1: int = 0, level2: int = 0) -> np.ndarray:
-        """``(trials, nodes)`` posterior density at the nodes of grid ``(level1, level2)`` times the
-        trapezoid cell area (summing to 1 along a row)."""
-        f = self._unnormalised(n, y, self.grid(level1, level2))
-        f /= f.sum(axis=1, keepdims=True)
-        return f
 
     @staticmethod
     def _unnormalised(n: np.ndarray, y: np.ndarray, g: Grid) -> np.ndarray:
@@ -186,14 +185,15 @@ class BLRMModel:
         """For unnormalised densities ``f`` on grid ``g``: the ``(trials, 2K)`` probabilities above
         ``overdose`` and above ``lower``, and the parity differences along ``theta1`` and ``theta2``
         (module docstring)."""
-        n1, n2 = g.t1.shape[0], g.t2.shape[0]
-        per_row = np.matmul(f.reshape(-1, n2, n1).transpose(1, 0, 2), g.weights)  # (n2, trials, 2K + 2)
-        even, odd = per_row[..., -2], per_row[..., -1]
-        total = (even + odd).sum(axis=0)
-        d1 = 2 * np.abs(even - odd).sum(axis=0) / total
-        per_row[..., -2] += odd  # the rows' masses, whose trapezoid sums are checked along theta2 too
-        d2 = 2 * np.abs(per_row[0::2, :, :-1].sum(axis=0) - per_row[1::2, :, :-1].sum(axis=0)).max(axis=1)
-        return per_row[..., :-2].sum(axis=0) / total[:, None], d1, d2 / total
+        e = g.split
+        # (probabilities above the cuts, mass) over the even and over the odd theta2 rows
+        even, odd = f[:, :e] @ g.weights[:e], f[:, e:] @ g.weights[e:]
+        both = even + odd
+        total = both[:, -1]
+        halves = (f.reshape(-1, g.t1.shape[0]) @ g.parity).reshape(f.shape[0], -1, 2)
+        d1 = 2 * np.abs(halves[..., 0] - halves[..., 1]).sum(axis=1) / total
+        d2 = 2 * np.abs(even - odd).max(axis=1) / total
+        return both[:, :-1] / total[:, None], d1, d2
 
     def summaries(self, n: np.ndarray, y: np.ndarray, mean: bool = True) -> dict[str, np.ndarray]:
         """``(trials, K)`` posterior ``p_over`` = P(P(DLT) >= overdose), ``p_target`` = P(lower <=
