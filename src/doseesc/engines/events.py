@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
+from simpy.core import NORMAL
 
 from doseesc.conduct import RISK_DAYS, Conduct
 from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
@@ -102,6 +102,16 @@ COUNTS = (
 _COMPLETE, _GRADE2, _DLT, _SUSAR, _DEATH, _TRANSPLANT = range(6)
 _OUTCOME_KIND = ("window_complete", "window_complete", "dlt", "dlt", "death", "transplant")
 _OUTCOME_NOTE = ("", "grade 2", "", "SUSAR", "", "")
+
+
+class _Due:
+    """A triggered simpy event, scheduled with :meth:`simpy.Environment.schedule` and processed by
+    its ``step`` as any other: its callbacks are called with it, ``_value`` holds its value.  Only
+    what ``step`` reads of an event (``callbacks``, ``_ok``), and no ``__init__``: one or two per
+    patient, at about two-thirds of a :class:`simpy.events.Timeout`'s cost."""
+
+    __slots__ = ("_value", "callbacks")
+    _ok = True
 
 
 class _Decided(Exception):
@@ -227,6 +237,7 @@ class _Trial:
         )
         self.log = log
         self.env = simpy.Environment(initial_time=0.0)
+        self.schedule = self.env.schedule
         self.accrual = accrual(setup.conduct, u, log is not None)
         self.wake_at = math.inf
         self.dosed = self.replaced = self.lost = self.halts = 0
@@ -266,25 +277,36 @@ class _Trial:
             # Patients are met in the order they passed screening: none after these is lost yet.
             self.lost += accrual.skip_before(now - max_wait, self._lose)
         dosed = False
-        peek, take = accrual.peek, accrual.take
         while self.open_slots and (self.gate_open or self.sentinel < 0):
-            ready = peek()
+            ready = accrual.peek()
             if ready > now and ready > reached:
                 if ready < self.wake_at:
                     self.wake_at = ready
-                    Timeout(self.env, ready - now, ready).callbacks.append(self._wake)
+                    due = _Due()
+                    due._value, due.callbacks = ready, [self._wake]
+                    self.schedule(due, NORMAL, ready - now)
                 break
-            ready, i = take()
+            ready, i = accrual.take()
             self._dose(i, ready, now)
             dosed = True
         if dosed and not self.open_slots:
             self._check_decision()
 
-    def _wake(self, event: Timeout) -> None:
-        ready = event._value  # (simpy's value property would re-check that a processed event triggered)
+    def _wake(self, event: _Due) -> None:
+        ready = event._value
         if ready == self.wake_at:
             self.wake_at = math.inf
         self._try_dose(ready)
+
+    def _after(
+        self, delay: float, value: Any, callback: Callable[[_Due], None], priority: int = NORMAL
+    ) -> None:
+        """Call ``callback`` with an event of ``value`` in ``delay`` days, before (lower
+        ``priority``) or after the other events of that moment (simpy orders a moment's events by
+        priority, then by scheduling order)."""
+        due = _Due()
+        due._value, due.callbacks = value, [callback]
+        self.schedule(due, priority, delay)
 
     def _lose(self, ready: float, i: int) -> None:
         if self.log is not None:
@@ -331,10 +353,12 @@ class _Trial:
             self.wait_days += now - ready
         self.open_slots -= 1
         self.pending += 1
-        Timeout(self.env, t, (i, self.serial, outcome)).callbacks.append(self._outcome)
+        due = _Due()
+        due._value, due.callbacks = (i, self.serial, outcome), [self._outcome]
+        self.schedule(due, NORMAL, t)
         if not self.gate_open and self.sentinel < 0:
             self.sentinel = i
-            Timeout(self.env, s.stagger, i).callbacks.append(self._stagger_over)
+            self._after(s.stagger, i, self._stagger_over)
         if self.log is not None:
             infusions = s.infusions[dose]
             for k in range(infusions):
@@ -362,7 +386,7 @@ class _Trial:
                 infusion += 1
         return infusion * s.interval + s.onset_days * self.u()
 
-    def _stagger_over(self, event: Timeout) -> None:
+    def _stagger_over(self, event: _Due) -> None:
         if self.gate_open or self.sentinel != event._value:
             return  # a new cohort opened, or the sentinel left early and was replaced
         self.gate_open = True
@@ -372,7 +396,7 @@ class _Trial:
 
     # -- outcomes and decisions ------------------------------------------------------------------
 
-    def _outcome(self, event: Timeout) -> None:
+    def _outcome(self, event: _Due) -> None:
         i, serial, outcome = event._value
         if outcome == _SUSAR:
             self._halt()
@@ -400,11 +424,11 @@ class _Trial:
         now = self.env.now
         self.halts += 1
         self.halt_until = max(self.halt_until, now + self.s.halt_days)
-        Timeout(self.env, self.s.halt_days).callbacks.append(self._halt_over)
+        self._after(self.s.halt_days, None, self._halt_over)
         if self.log is not None:
             self.log.append(LogRecord(now, "halt"))
 
-    def _halt_over(self, _event: Timeout) -> None:
+    def _halt_over(self, _event: _Due) -> None:
         if self.log is not None and self.env.now >= self.halt_until:
             self.log.append(LogRecord(self.env.now, "resume"))
         self._try_dose()

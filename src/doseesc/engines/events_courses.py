@@ -34,12 +34,11 @@ from typing import Any
 
 import numpy as np
 from simpy.core import NORMAL, URGENT
-from simpy.events import Event
 
 from doseesc.designs.base import DecisionTable, outcome_ranges
 from doseesc.engines.accrual import Uniforms
 from doseesc.engines.courses import GRADES, CourseOptions
-from doseesc.engines.events import LogRecord, _Setup, _Trial
+from doseesc.engines.events import LogRecord, _Due, _Setup, _Trial
 from doseesc.stats import ratio_se
 from doseesc.streams import TrialStreams
 
@@ -177,19 +176,16 @@ class CourseTrial(_Trial):
         return dose, draw, outcome, t, exit_t
 
     def _at(self, time: float, priority: int, value: Any, callback: Any) -> None:
-        """Call ``callback`` with an event of ``value`` at ``time``, before (lower ``priority``) or
-        after the other events of that moment (simpy orders a moment's events by priority)."""
-        event = Event(self.env)
-        event._ok, event._value = True, value  # a triggered event, as simpy's Timeout makes one
-        event.callbacks.append(callback)
-        self.env.schedule(event, priority, time - self.env.now)
+        """Call ``callback`` with an event of ``value`` at ``time`` (days since accrual opened), before
+        (lower ``priority``) or after the other events of that moment."""
+        self._after(time - self.env.now, value, callback, priority)
 
     # -- later courses ---------------------------------------------------------------------------
 
-    def _course_end(self, event: Event) -> None:
+    def _course_end(self, event: _Due) -> None:
         """A course is over: the next course's level (the course engine's rule), or the patient
         leaves."""
-        s, i = self.s, event.value
+        s, i = self.s, event._value
         p = self.patients[i]
         p.given += 1
         p.worst = max(p.worst, p.grade)
@@ -237,9 +233,9 @@ class CourseTrial(_Trial):
             kind = "dlt" if p.grade >= 3 else "window_complete"
             self.log.append(LogRecord(now + t, kind, i, p.level, f"course {course}"))
 
-    def _later_outcome(self, event: Event) -> None:
+    def _later_outcome(self, event: _Due) -> None:
         """A later course's worst grade is known: the open cohort reads it (design 4)."""
-        i, grade = event.value
+        i, grade = event._value
         if self.closed or not self.s.reads_late:
             return
         p = self.patients[i]
