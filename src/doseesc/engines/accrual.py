@@ -39,9 +39,9 @@ ARRIVAL_BATCH = 16
 
 class Uniforms:
     """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more), and
-    Poisson counts from the same generator.  ``draw`` (or calling the object) gives the next uniform;
-    a batch is drawn only when the next uniform is asked for, so Poisson counts drawn in between come
-    from the generator at the same point whatever the hot path's calls."""
+    Poisson counts from the same generator.  ``draw()`` gives the next uniform; a batch is drawn only
+    when its first uniform is asked for, so a Poisson count drawn in between comes from the generator
+    where the uniforms before it left it."""
 
     __slots__ = ("_gen", "draw")
 
@@ -52,9 +52,6 @@ class Uniforms:
         # A chain of batches: each uniform is one C-level call, a new batch drawn lazily.
         batches = iter(lambda: gen.random(self.BATCH).tolist(), None)
         self.draw: Callable[[], float] = itertools.chain.from_iterable(batches).__next__
-
-    def __call__(self) -> float:
-        return self.draw()
 
     def poisson(self, mean: float) -> int:
         return int(self._gen.poisson(mean)) if mean > 0 else 0
@@ -147,7 +144,7 @@ class ArrivalList:
 
     def __init__(self, conduct: Conduct, u: Uniforms) -> None:
         self._conduct = conduct
-        self._u = u
+        self._u = u.draw
         self.arrival: list[float] = []
         self.ready: list[float] = []
         self.failed: list[bool] = []
