@@ -522,9 +522,11 @@ counts; per-trial records of mc), measured with tracemalloc over 10^4-10^5 trial
 
 def memory_needed(engine: str, trials: int, *, records: bool = False) -> int:
     """Bytes ``engine`` allocates for ``trials`` trials beyond what any run needs (an estimate)."""
-    from doseesc.engines import events, montecarlo
-
-    block = events.BLOCK_TRIALS if engine == "events" else montecarlo.BLOCK_TRIALS
+    # Only the engine that runs is imported (the events engine brings in simpy).
+    if engine == "events":
+        from doseesc.engines.events import BLOCK_TRIALS as block
+    else:
+        from doseesc.engines.montecarlo import BLOCK_TRIALS as block
     per_trial = TRIAL_BYTES["events"] if engine == "events" else 0
     if records:
         per_trial = max(per_trial, TRIAL_BYTES["records"])
@@ -585,15 +587,17 @@ def run_engine(
     ``progress`` receives the trials done so far (simulation engines); ``target`` adds the metrics
     against it; ``records`` keeps per-trial records (mc and events); ``common_random_numbers`` gives
     every design the same simulated patients (mc; ignored by the other engines)."""
-    from doseesc.engines import exact, run_events, simulate, simulate_courses
-
     if engine in SIMULATION_ENGINES:
         check_memory(engine, trials, records=records)
     if records and engine not in ("mc", "events"):
         raise SpecError(f"<run.records> per-trial records come from the mc and events engines, not {engine}")
     if engine == "exact":
+        from doseesc.engines import exact
+
         return exact(design, *exact_inputs(model), target=target)
     if engine == "mc":
+        from doseesc.engines import simulate
+
         return simulate(
             design,
             model,
@@ -616,6 +620,8 @@ def run_engine(
             if records:
                 raise SpecError(f"<run.records> the {design.name}'s engine keeps no per-trial records")
             return simulate_tite(design, model.mean_probabilities(), conduct, trials, seed, target=target)
+        from doseesc.engines import run_events
+
         return run_events(
             design,
             model,
@@ -629,6 +635,8 @@ def run_engine(
             courses=courses,
         )
     if engine == "courses":
+        from doseesc.engines import simulate_courses
+
         return simulate_courses(
             design, model, trials, seed, courses, jobs=jobs, progress=progress, target=target
         )

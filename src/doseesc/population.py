@@ -33,10 +33,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
-from scipy import special
 
 from doseesc.streams import TrialStreams
 
@@ -143,6 +142,8 @@ class Marginal:
 
     def from_normal(self, z: np.ndarray) -> np.ndarray:
         """Values whose latent standard normal is ``z`` (the inverse-CDF transform)."""
+        from scipy import special  # here: importing scipy.special adds ~0.3 s to every start-up
+
         if self.truncated:
             a, b = self._bounds()
             fa, fb = special.ndtr(a), special.ndtr(b)
@@ -155,6 +156,8 @@ class Marginal:
 
     def moment(self, k: int) -> float:
         """Raw moment E[X^k], k = 1 or 2, of the truncated distribution."""
+        from scipy import special  # here: importing scipy.special adds ~0.3 s to every start-up
+
         a, b = self._bounds()
         if self.log:
             mass = special.ndtr(b) - special.ndtr(a)
@@ -178,6 +181,8 @@ class Marginal:
 
     def cdf(self, x: float) -> float:
         """P(X <= x)."""
+        from scipy import special  # here: importing scipy.special adds ~0.3 s to every start-up
+
         a, b = self._bounds()
         if self.log:
             s = (math.log(x) - self.mu) / self.sigma if x > 0 else -math.inf
@@ -247,7 +252,32 @@ class Eligibility:
 def table1_parents() -> dict[str, Marginal]:
     """Parent (pre-screening) marginals fitted so that, under the default :class:`Eligibility`,
     each matches its Table 1 mean and SD (weight: the assumed :data:`WEIGHT_MEAN_KG`,
-    :data:`WEIGHT_SD_KG`)."""
+    :data:`WEIGHT_SD_KG`).  Kept in the on-disk cache (:mod:`doseesc.cache`): the fit needs
+    scipy.optimize, whose import alone takes longer than a warm run of a simulation."""
+    from doseesc.cache import cached_arrays
+
+    key = {
+        "table1": {name: list(values) for name, values in TABLE1.items()},
+        "weight": [WEIGHT_MEAN_KG, WEIGHT_SD_KG],
+        "eligibility": repr(Eligibility()),
+        "meld_na_floor": MELD_NA_FLOOR,
+    }
+    fields = ("mu", "sigma", "log", "lower", "upper")
+
+    def fit() -> dict[str, np.ndarray]:
+        return {
+            name: np.array([float(getattr(m, f)) for f in fields])
+            for name, m in _fit_table1_parents().items()
+        }
+
+    arrays = cached_arrays("table1-parents", key, fit, lambda a: all(v.shape == (5,) for v in a.values()))
+    return {
+        name: Marginal(float(v[0]), float(v[1]), bool(v[2]), float(v[3]), float(v[4]))
+        for name, v in arrays.items()
+    }
+
+
+def _fit_table1_parents() -> dict[str, Marginal]:
     e = Eligibility()
     return {
         "age": fit_marginal(*TABLE1["age"], log=False, lower=e.age_min, upper=e.age_max),
@@ -305,8 +335,6 @@ class Population:
         assert all(marginals[n].log and not marginals[n].truncated for n, _ in COAGULATION_COMPONENTS)
         object.__setattr__(self, "marginals", marginals)
         object.__setattr__(self, "_corr", correlation_matrix(self.correlations))
-        p = np.cumsum(ACLF_COUNTS)[:-1] / sum(ACLF_COUNTS)
-        object.__setattr__(self, "aclf_thresholds", special.ndtri(p))
         # Scale of the raw coagulation score so that it has SD 1 in this population.
         idx = [VARIABLES.index(n) for n, _ in COAGULATION_COMPONENTS]
         w = np.array([s for _, s in COAGULATION_COMPONENTS])
@@ -314,10 +342,16 @@ class Population:
         object.__setattr__(self, "_chol_cache", {})
 
     marginals: dict[str, Marginal] = field(init=False, repr=False)
-    aclf_thresholds: np.ndarray = field(init=False, repr=False)
     _corr: np.ndarray = field(init=False, repr=False)
     _score_scale: float = field(init=False, repr=False)
     _chol_cache: dict[tuple[str, ...], np.ndarray] = field(init=False, repr=False)
+
+    @cached_property
+    def aclf_thresholds(self) -> np.ndarray:
+        """Latent-normal thresholds of the ACLF grades (their Table 1 shares)."""
+        from scipy import special  # here: importing scipy.special adds ~0.3 s to every start-up
+
+        return special.ndtri(np.cumsum(ACLF_COUNTS)[:-1] / sum(ACLF_COUNTS))
 
     def _base(self, names: Sequence[str]) -> list[str]:
         need = set()
@@ -378,6 +412,7 @@ class Population:
         base = self._base(names)
         if not base:
             return {}
+        from scipy import special
         from scipy.stats import qmc  # imported here: scipy.stats slows every start-up
 
         u = qmc.Sobol(len(base), scramble=True, rng=seed).random_base2(m)

@@ -11,7 +11,6 @@ which gives the second moment of the total DLT count without tracking its whole 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import comb
 
 from doseesc.designs.base import DecisionTable, Design, compile_design
 from doseesc.metrics import DLT_THRESHOLDS, Target
@@ -22,6 +21,8 @@ from doseesc.results import OperatingCharacteristics
 def outcome_probabilities(table: DecisionTable, p_dlt: np.ndarray, p_grade2: np.ndarray) -> np.ndarray:
     """(n_live, n_codes) probability of each cohort outcome in each live state, for single-course
     cohorts of independent patients: multinomial over (DLT, grade 2 only, neither)."""
+    from scipy.special import comb  # here: the Monte Carlo engine's start-up should not wait for scipy
+
     a, b = table.decode("dlt"), table.decode("g2")
     late = table.decode("late_dlt") + table.decode("late_g2")
     pd = p_dlt[table.dose][:, None]

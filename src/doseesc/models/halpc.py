@@ -37,7 +37,6 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from doseesc.cache import cached_arrays
 from doseesc.formatting import percent
@@ -93,7 +92,7 @@ PRIORS: dict[str, NormalPrior] = {
     "weakly-informative": NormalPrior(
         "weakly-informative",
         PARAMETERS,
-        mean=(float(special.logit(0.05)), 0.0, 0.0),
+        mean=(math.log(0.05 / 0.95), 0.0, 0.0),
         sd=(2.0, 1.0, 0.5),
         positive=(False, True, True),
         description=(
@@ -109,7 +108,7 @@ PRIORS: dict[str, NormalPrior] = {
     "sceptical": NormalPrior(
         "sceptical",
         PARAMETERS,
-        mean=(float(special.logit(0.20)), 0.0, 0.0),
+        mean=(math.log(0.20 / 0.80), 0.0, 0.0),
         sd=(1.5, 1.0, 0.5),
         positive=(False, True, True),
         description=(
@@ -422,6 +421,8 @@ def other_dlt(p_reference: float, slope: float = 1.0) -> LogisticRisk:
     95% upper bound of 13% per patient), so its size is the user's assumption."""
     if not 0 < p_reference < 1:
         raise ValueError(f"other_dlt: p_reference must be in (0, 1), got {p_reference}")
+    from scipy import special  # here: importing scipy.special adds ~0.3 s to every start-up
+
     return LogisticRisk("other DLT", float(special.logit(p_reference)), slope, REFERENCE_DOSE)
 
 
