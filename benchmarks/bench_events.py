@@ -13,7 +13,8 @@ with Poisson arrivals at the same rate, one process per patient taking a slot fr
 a fixed 28-day window and the 3+3 decision on each completed cohort; no screening, waiting limit,
 stagger, infusions, competing risks, halts or records.  Machines are shared and noisy, so the figures
 that matter are the ratios within one run.  Targets (issue 5): >= 1,000 events-engine trials/s per
-core, within 4x of the sketch; scaling with worker processes.
+core, within 4x of the sketch; scaling with worker processes.  The HALPC figure against an earlier
+source, in one run: ``benchmarks/bench_events_baseline.py``.
 """
 
 from __future__ import annotations
