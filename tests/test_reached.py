@@ -92,3 +92,30 @@ def test_the_monte_carlo_engine_turns_to_reached_states_beyond_its_table_limit()
     np.testing.assert_array_equal(a.mean_dlt, b.mean_dlt)
     with pytest.raises(ValueError, match="records and common random numbers need the design's full table"):
         simulate(d, P, 10, seed=1, records=True)
+
+
+def test_a_stopped_full_tabulation_is_reused_and_changes_nothing():
+    """The Monte Carlo engine first tries to tabulate every state; when there are too many, the
+    reached-state engine starts from the states and decisions found, with the same results."""
+    from doseesc.designs.base import TooManyStates, compile_design
+    from doseesc.engines.reached import _table
+
+    d = CRM(6, target=0.3, skeleton=(0.05, 0.12, 0.25, 0.4, 0.55, 0.7), cohort_size=1, max_n=24)
+    p = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
+    with pytest.raises(TooManyStates) as caught:
+        compile_design(d, 2_000)
+    index, successors = caught.value.partial
+    assert index.n > 2_000 and 0 < successors.shape[0] < index.n
+    _table.cache_clear()
+    fresh = simulate_reached(d, p, 3_000, seed=11)
+    _table.cache_clear()
+    table = _table(d)
+    table.adopt(caught.value.partial)
+    assert table.n_states == index.n and table._reached[: successors.shape[0]].all()
+    reused = simulate_reached(d, p, 3_000, seed=11)
+    np.testing.assert_array_equal(reused.p_select, fresh.p_select)
+    np.testing.assert_array_equal(reused.mean_n, fresh.mean_n)
+    np.testing.assert_array_equal(reused.mean_dlt, fresh.mean_dlt)
+    with pytest.raises(RuntimeError, match="already tabulated"):
+        table.adopt(caught.value.partial)
+    _table.cache_clear()

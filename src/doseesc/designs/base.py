@@ -291,7 +291,14 @@ class StateIndex:
 
 
 class TooManyStates(ValueError):
-    """The rule has more reachable states than the tabulation allows (the message says what to do)."""
+    """The rule has more reachable states than the tabulation allows (the message says what to do).
+
+    ``partial``: what the tabulation found before it stopped, ``(index, next)``: the
+    :class:`StateIndex` of every state met and the successors of the first ``len(next)`` of them (the
+    others were not expanded), for :class:`~doseesc.designs.lazy.LazyTable` to start from rather than
+    recompute (a model-based rule's states each cost a posterior)."""
+
+    partial: tuple[StateIndex, np.ndarray] | None = None
 
 
 def _too_large(design: Design, n_states: int, depth: int, max_states: int) -> ValueError:
@@ -379,7 +386,10 @@ def _compile(design: Design, salt: int, max_states: int = MAX_STATES) -> Decisio
         next_rows.append(table)
         depth += 1
         if index.n > max_states or depth > MAX_DEPTH:
-            raise _too_large(design, index.n, depth, max_states)
+            error = _too_large(design, index.n, depth, max_states)
+            if isinstance(error, TooManyStates):
+                error.partial = (index, np.concatenate(next_rows, axis=0))
+            raise error
 
     n_live = index.n
     nxt = np.concatenate(next_rows, axis=0)

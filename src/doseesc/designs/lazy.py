@@ -72,6 +72,24 @@ class LazyTable:
         self.next[todo] = successors
         self._reached[todo] = True
 
+    def adopt(self, partial: tuple[StateIndex, np.ndarray]) -> None:
+        """Start from what a stopped full tabulation found (:class:`~doseesc.designs.base.TooManyStates`'s
+        ``partial``): its states, and the decisions of those it expanded.  Only for a table that has
+        reached nothing yet; results do not depend on it (ids mean nothing outside the table)."""
+        if self._reached.any():
+            raise RuntimeError("LazyTable.adopt: the table has already tabulated states")
+        index, successors = partial
+        if index.rows.shape[1] != len(self.design.fields) or successors.shape[1] != self.next.shape[1]:
+            raise ValueError("LazyTable.adopt: the partial table is of another design")
+        done = successors.shape[0]
+        self._index = index
+        self._grow(index.n)
+        rows = index.rows[:done]
+        dose, size = self.design.cohort({f: rows[:, i] for i, f in enumerate(self.design.fields)})
+        self.dose[:done], self.size[:done] = dose, size
+        self.next[:done] = successors
+        self._reached[:done] = True
+
     def _grow(self, n: int) -> None:
         capacity = self.dose.shape[0]
         if n <= capacity:

@@ -532,7 +532,7 @@ def simulate(
         )
     try:
         table = compile_design(design, getattr(design, "mc_max_states", MAX_STATES))
-    except TooManyStates:
+    except TooManyStates as exc:
         # Too many states to tabulate in advance: tabulate those the trials reach.
         if records or common_random_numbers:
             raise ValueError(
@@ -550,6 +550,7 @@ def simulate(
             jobs=jobs,
             progress=progress,
             target=target,
+            partial=exc.partial,
         )
     region = None if target is None else target.regions(model.mean_probabilities())
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)

@@ -118,12 +118,14 @@ def simulate_reached(
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
     target: Target | float | None = None,
+    partial: tuple | None = None,
 ) -> OperatingCharacteristics:
     """Operating characteristics of ``design`` from ``n_trials`` simulated trials, tabulating its
     decisions only for the states the trials reach (see the module docstring).  ``model``: DLT
     probabilities per dose, or a model whose patients differ only by covariates.  ``seed``,
     ``chunk_trials``, ``jobs``, ``progress`` and ``target`` as in
-    :func:`doseesc.engines.montecarlo.simulate`."""
+    :func:`doseesc.engines.montecarlo.simulate`; ``partial``: what a stopped full tabulation found
+    (:class:`~doseesc.designs.base.TooManyStates`), reused by the trials run in this process."""
     target = Target.of(target, design)
     if "g2" in design.outcomes:
         raise ValueError(
@@ -144,6 +146,9 @@ def simulate_reached(
     p = np.asarray(model.mean_probabilities(), dtype=float)
     region = None if target is None else target.regions(p)
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
+    table = _table(design)
+    if partial is not None and (jobs == 1 or len(chunks) <= 1) and table.n_states == 1:
+        table.adopt(partial)  # worker processes would receive a copy: they tabulate their own
     tallies = reported(
         map_chunks(_run_chunk, (design, p, region, max_n), [(c,) for c in chunks], jobs), chunks, progress
     )
