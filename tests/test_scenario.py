@@ -357,7 +357,7 @@ SUGGESTIONS = [
     (
         ('"3+3"', '"atd-2"'),
         'design.name: "atd-2" is not a design; did you mean atd2? allowed: 3+3, 2+2, 4+4, a+b, atd1, atd2, '
-        "atd3, atd4, nct05727722, boin, keyboard, mtpi2, i3+3, crm, blrm",
+        "atd3, atd4, nct05727722, boin, keyboard, mtpi2, i3+3, crm, tite-crm, blrm",
     ),
     (
         ('"table"', '"halpc"'),
