@@ -238,6 +238,9 @@ class _Trial:
         self.log = log
         self.env = simpy.Environment(initial_time=0.0)
         self.schedule = self.env.schedule
+        # The callbacks of the two events every patient brings, built once: simpy's step only
+        # iterates over an event's callbacks, so one tuple serves all of them.
+        self.on_wake, self.on_outcome = (self._wake,), (self._outcome,)
         self.accrual = accrual(setup.conduct, u, log is not None)
         self.wake_at = math.inf
         self.dosed = self.replaced = self.lost = self.halts = 0
@@ -283,7 +286,7 @@ class _Trial:
                 if ready < self.wake_at:
                     self.wake_at = ready
                     due = _Due()
-                    due._value, due.callbacks = ready, [self._wake]
+                    due._value, due.callbacks = ready, self.on_wake
                     self.schedule(due, NORMAL, ready - now)
                 break
             ready, i = accrual.take()
@@ -354,7 +357,7 @@ class _Trial:
         self.open_slots -= 1
         self.pending += 1
         due = _Due()
-        due._value, due.callbacks = (i, self.serial, outcome), [self._outcome]
+        due._value, due.callbacks = (i, self.serial, outcome), self.on_outcome
         self.schedule(due, NORMAL, t)
         if not self.gate_open and self.sentinel < 0:
             self.sentinel = i
