@@ -79,7 +79,7 @@ def main() -> None:
         "load_average": os.getloadavg()[0],
     }
     print(
-        f"events engine, HALPC model, {args.per_month:g} patients/month, {args.trials:,} trials, best of "
+        f"events engine, HALPC model, accrual {args.per_month:g}/month, {args.trials:,} trials, best of "
         f"{args.rounds} rounds x 3 (CPU time): baseline {before:,.0f} trials/s, this checkout "
         f"{after:,.0f} trials/s ({after / before:.2f}x); load average {figures['load_average']:.1f}"
     )
