@@ -127,6 +127,8 @@ def test_out_of_time_in_json_frames_and_text():
     assert "ran out of time (undecided at the horizon, 25 days; no dose selected): 100.00% ± 0.00" in (
         format_events(r)
     )
+    # without a horizon of the user's, and none reached, the text does not mention one
+    assert "ran out of time" not in format_events(run_events(ThreePlusThree(6), P_TOX, regular(), 5, seed=9))
 
 
 @pytest.mark.parametrize("value", [0.5, 36526.0, math.nan, math.inf])

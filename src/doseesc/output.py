@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from doseesc import __version__, interrupts
+from doseesc.conduct import HORIZON_DAYS
 from doseesc.files import FileError, atomic_file, check_parent, plain, write_text, writing
 from doseesc.formatting import percent
 from doseesc.results import OperatingCharacteristics, json_ready
@@ -134,9 +135,12 @@ def format_events(r) -> str:
         f"quartiles {d.q25:.1f}-{d.q75:.1f}, 90th percentile {d.q90:.1f}",
         f"per trial: {counts}",
         f"mean wait from eligibility to first dose: {r.mean_wait_days:.1f} days",
-        f"ran out of time (undecided at the horizon, {r.conduct.max_days:,g} days; no dose selected): "
-        f"{percent(r.p_out_of_time, '.2f')} ± {100 * r.se_p_out_of_time:.2f} of trials",
     ]
+    if r.conduct.max_days < HORIZON_DAYS or r.p_out_of_time > 0:  # a horizon the user set, or one reached
+        lines.append(
+            f"ran out of time (undecided at the horizon, {r.conduct.max_days:,g} days; no dose selected): "
+            f"{percent(r.p_out_of_time, '.2f')} ± {100 * r.se_p_out_of_time:.2f} of trials"
+        )
     disease = r.conduct.disease
     dosed = r.counts["dosed"].mean
     if disease is not None and dosed > 0 and r.courses is not None:
