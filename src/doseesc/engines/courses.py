@@ -121,24 +121,33 @@ class CourseResult(Tabular):
         # An undefined standard error (one trial) is None in JSON, as in every result.
         return json_ready(
             self.oc.to_dict()
+            | course_figures(self)
             | {
-                "courses": self.options.courses,
-                "intrapatient": self.options.intrapatient,
-                "on_dlt": self.options.on_dlt,
-                "mean_patients": self.mean_patients,
-                "se_mean_patients": self.se_mean_patients,
-                "mean_courses_per_patient": self.mean_courses_per_patient,
-                "se_mean_courses_per_patient": self.se_mean_courses_per_patient,
                 "mean_accelerated_patients": self.mean_accelerated,
                 "se_mean_accelerated_patients": self.se_mean_accelerated,
-                "low_level": self.options.low_level,
-                "mean_low_dose_patients": self.mean_low_dose,
-                "se_mean_low_dose_patients": self.se_mean_low_dose,
-                "worst_grade": dict(zip(GRADES, self.worst_grade.tolist(), strict=True)),
-                "se_worst_grade": dict(zip(GRADES, self.se_worst_grade.tolist(), strict=True)),
                 "p_switch": self.p_switch.tolist(),
             }
         )
+
+
+def course_figures(r: Any) -> dict[str, Any]:
+    """The figures every result over several courses reports (a :class:`CourseResult`, or the events
+    engine's :class:`~doseesc.engines.events_courses.CourseFigures`), as JSON-ready data."""
+    o = r.options
+    return {
+        "courses": o.courses,
+        "intrapatient": o.intrapatient,
+        "on_dlt": o.on_dlt,
+        "mean_patients": r.mean_patients,
+        "se_mean_patients": r.se_mean_patients,
+        "mean_courses_per_patient": r.mean_courses_per_patient,
+        "se_mean_courses_per_patient": r.se_mean_courses_per_patient,
+        "low_level": o.low_level,
+        "mean_low_dose_patients": r.mean_low_dose,
+        "se_mean_low_dose_patients": r.se_mean_low_dose,
+        "worst_grade": dict(zip(GRADES, r.worst_grade.tolist(), strict=True)),
+        "se_worst_grade": dict(zip(GRADES, r.se_worst_grade.tolist(), strict=True)),
+    }
 
 
 def _run_chunk(
@@ -362,4 +371,4 @@ def _ratio(tally: _Tally, n: int, i: int, j: int) -> tuple[float, float]:
     )
 
 
-__all__ = ["BLOCK_TRIALS", "CourseOptions", "CourseResult", "simulate_courses"]
+__all__ = ["BLOCK_TRIALS", "CourseOptions", "CourseResult", "course_figures", "simulate_courses"]

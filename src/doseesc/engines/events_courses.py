@@ -37,7 +37,7 @@ from simpy.core import NORMAL, URGENT
 
 from doseesc.designs.base import DecisionTable, outcome_ranges
 from doseesc.engines.accrual import Uniforms
-from doseesc.engines.courses import GRADES, CourseOptions
+from doseesc.engines.courses import CourseOptions, course_figures
 from doseesc.engines.events import LogRecord, _Due, _Setup, _Trial
 from doseesc.stats import ratio_se
 from doseesc.streams import TrialStreams
@@ -318,20 +318,7 @@ class CourseFigures:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "courses": self.options.courses,
-            "intrapatient": self.options.intrapatient,
-            "on_dlt": self.options.on_dlt,
-            "mean_patients": self.mean_patients,
-            "se_mean_patients": self.se_mean_patients,
-            "mean_courses_per_patient": self.mean_courses_per_patient,
-            "se_mean_courses_per_patient": self.se_mean_courses_per_patient,
-            "worst_grade": dict(zip(GRADES, self.worst_grade.tolist(), strict=True)),
-            "se_worst_grade": dict(zip(GRADES, self.se_worst_grade.tolist(), strict=True)),
-            "low_level": self.options.low_level,
-            "mean_low_dose_patients": self.mean_low_dose,
-            "se_mean_low_dose_patients": self.se_mean_low_dose,
-        }
+        return course_figures(self)
 
 
 __all__ = ["COURSE_COUNTS", "CourseFigures", "CoursePlan", "CourseSetup", "CourseTrial"]
