@@ -276,7 +276,8 @@ class CRM(CountsDesign):
         self, n: np.ndarray, y: np.ndarray, given: np.ndarray, dlt: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``crmsim``'s loop body: the recommended dose under the restrictions, the final selection on
-        the data so far, and the safety stop."""
+        the data so far, and the stops (the safety stop, the counts of ``stop_n_any_dose`` and
+        ``stop_n_lowest_dose``, which select ``final``)."""
         a = self.assess(n, y)
         dose = a["recommended"]
         if self.restrict:
@@ -291,11 +292,10 @@ class CRM(CountsDesign):
                 toxic = dlt / self.cohort_size >= self.target
             dose = np.minimum(dose, np.where(toxic, given, ceiling))
         final = dose if self.final == "next" else a["final"]
-        selected = np.full(n.shape[0], RUNNING)
         full = np.zeros(n.shape[0], dtype=bool)
         if self.stop_n_any_dose is not None:
             full |= n.max(axis=1) >= self.stop_n_any_dose
         if self.stop_n_lowest_dose is not None:
             full |= n[:, 0] >= self.stop_n_lowest_dose
-        selected = np.where(full, final, selected)
-        return dose, final, np.where(a["unsafe"].astype(bool), -1, selected)
+        selected = np.where(a["unsafe"].astype(bool), -1, np.where(full, final, RUNNING))
+        return dose, final, selected
