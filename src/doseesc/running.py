@@ -191,9 +191,7 @@ def run_scenario(
                 seed=seed,
                 jobs=jobs,
                 conduct=conduct,
-                courses=s.course_options()
-                if engine == "courses" or (engine == "events" and s.courses)
-                else None,
+                courses=s.engine_courses(engine),
                 target=s.design.target_spec(),
                 progress=progress,
                 common_random_numbers=common_random_numbers,

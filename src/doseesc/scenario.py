@@ -158,7 +158,7 @@ class Scenario:
         (they differ only for a table under the course engine), so that a model's population
         averages are computed once."""
         # Several courses in calendar time read per-course grades, as the course engine does.
-        courses = engine == "courses" or (engine == "events" and self.courses is not None)
+        courses = self.has_courses(engine)
         kind = "courses" if courses else "single course"
         model = None if models is None else models.get(kind)
         if model is None:
@@ -183,6 +183,15 @@ class Scenario:
         return course_options(
             self.courses or CourseSpec(), make_design(self.design, self.n_doses, self.doses.array())
         )
+
+    def has_courses(self, engine: str) -> bool:
+        """Whether ``engine`` gives patients several courses: the course engine always, the events
+        engine when the scenario has a ``[courses]`` section."""
+        return engine == "courses" or (engine == "events" and self.courses is not None)
+
+    def engine_courses(self, engine: str):
+        """The course options ``engine`` runs with, or None for one course per patient."""
+        return self.course_options() if self.has_courses(engine) else None
 
     def to_dict(self) -> dict[str, Any]:
         """The validated settings as JSON-ready data (the inputs of a run)."""

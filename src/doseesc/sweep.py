@@ -480,7 +480,7 @@ def run_unit(unit: Unit) -> dict[str, Any]:
             seed=unit.seed,
             jobs=1,
             conduct=s.build_conduct(design) if engine == "events" else None,
-            courses=s.course_options() if engine == "courses" or (engine == "events" and s.courses) else None,
+            courses=s.engine_courses(engine),
             target=s.design.target_spec(),
         )
         oc = getattr(result, "oc", result)
