@@ -32,6 +32,7 @@ from oracle import NONE, VARIANTS, central_moment, exact_oracle, simulate_one
 from doseesc.designs import ThreePlusThree
 from doseesc.engines import exact, simulate
 from doseesc.engines.montecarlo import BLOCK_TRIALS
+from doseesc.engines.pathtree import PathTree
 
 Z = 4.0
 N_TRIALS = 200_000
@@ -209,9 +210,11 @@ def test_fresh_entropy_is_recorded_and_reproduces():
 
 
 def test_a_block_prefix_does_not_depend_on_the_total():
-    """Block b draws only from child b of SeedSequence(seed): the first block of trials is the same
-    whether one or more blocks are simulated, so the tallies of two blocks are those of the first
-    block plus those of the second.  Checked on the sample-size counts, which are exact integers."""
+    """A block's trials draw only what is theirs (block b's generator on the step engine; on the tree
+    of paths, the numbers of its trials' index and its own run of the second stream): the first
+    block of trials is the same whether one or more blocks are simulated, so the tallies of two
+    blocks are those of the first block plus those of the second.  Checked on the sample-size
+    counts, which are exact integers."""
     design = ThreePlusThree(6, deescalate=True)
     one = simulate(design, REPRO_P, BLOCK_TRIALS, seed=5)
     two = simulate(design, REPRO_P, 2 * BLOCK_TRIALS, seed=5)
@@ -297,7 +300,150 @@ def test_plain_loop_agrees_with_exact_engine(deescalate, expand_top):
 
 
 # --------------------------------------------------------------------------------------------
-# The tree of paths (doseesc.engines.pathtree) against the step engine
+# The tree of paths (doseesc.engines.pathtree): one draw per trial from the exact path distribution
+
+TREE_P = ["0", "0.1", "0.2", "0.3", "0.5", "1"]  # impossible outcomes at both ends
+
+
+def _tree(design, p):
+    """The tree of ``design``'s paths on the curve ``p``, as the Monte Carlo engine builds it."""
+    from doseesc.designs import compile_design
+    from doseesc.engines import montecarlo
+    from doseesc.models.table import DoseToxicityTable
+
+    plan = montecarlo._Plan.of(compile_design(design), DoseToxicityTable(np.asarray(p, float)), None, False)
+    return PathTree.of(plan.table, plan.outcomes, plan.thresholds, plan.next_state, None)
+
+
+def _grouped_paths(p_frac, deescalate, expand_top):
+    """Exact probability of each trial record (selected, n per dose, DLTs per dose), summed over the
+    paths (from the oracle's enumeration, in Fractions) that end in it."""
+    from oracle import cohort_pmf, enumerate_paths, path_probability
+
+    q = [Fraction(x) for x in p_frac]
+    pmf = [[cohort_pmf(x, k) for k in range(4)] for x in q]
+    grouped: dict[tuple, Fraction] = {}
+    for path in enumerate_paths(len(q), deescalate, expand_top):
+        key = (path.selected, path.n, path.y)
+        grouped[key] = grouped.get(key, Fraction(0)) + path_probability(path, pmf)
+    return {k: v for k, v in grouped.items() if v > 0}
+
+
+@pytest.mark.parametrize(("deescalate", "expand_top"), VARIANTS)
+def test_tree_leaves_are_the_paths_with_their_exact_probabilities(deescalate, expand_top):
+    """Every leaf is a possible trial, with the probability the oracle's enumeration of paths gives
+    it (in exact fractions), and the leaves' probabilities sum to one."""
+    tree = _tree(ThreePlusThree(6, deescalate, expand_top), [float(x) for x in TREE_P])
+    got: dict[tuple, float] = {}
+    for k in range(tree.n_leaves):
+        key = (int(tree.final[k]) - 1, tuple(tree.n[k].tolist()), tuple(tree.y[k].tolist()))
+        got[key] = got.get(key, 0.0) + float(tree.probability[k])
+    expected = _grouped_paths(TREE_P, deescalate, expand_top)
+    assert got.keys() == expected.keys()
+    for key, prob in expected.items():
+        assert got[key] == pytest.approx(float(prob), rel=1e-12, abs=1e-15), key
+    assert tree.probability.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+def _chi_square_p(records, expected: dict[tuple, Fraction], n: int) -> float:
+    """Pearson's goodness-of-fit p-value of the trials' records against the exact distribution,
+    records with an expected count under 5 pooled into one class."""
+    from collections import Counter
+
+    from scipy import stats
+
+    frame = records
+    counts = Counter(
+        (
+            int(row[0]),
+            tuple(int(v) for v in row[1 : 1 + (len(row) - 1) // 2]),
+            tuple(int(v) for v in row[1 + (len(row) - 1) // 2 :]),
+        )
+        for row in frame.itertuples(index=False)
+    )
+    assert set(counts) <= set(expected), "a record no path gives"
+    observed, exp, rest_o, rest_e = [], [], 0, 0.0
+    for key, prob in expected.items():
+        e = float(prob) * n
+        if e >= 5:
+            observed.append(counts.get(key, 0))
+            exp.append(e)
+        else:
+            rest_o += counts.get(key, 0)
+            rest_e += e
+    if rest_e > 0:
+        observed.append(rest_o)
+        exp.append(rest_e)
+    else:
+        assert rest_o == 0
+    return float(stats.chisquare(observed, np.asarray(exp) * n / sum(exp)).pvalue)
+
+
+@pytest.mark.parametrize("bits", [None, 4])
+@pytest.mark.parametrize(("deescalate", "expand_top"), [(False, False), (True, True)])
+def test_tree_trials_follow_the_exact_distribution_of_paths(monkeypatch, bits, deescalate, expand_top):
+    """The records of 3 blocks and a short one fit the oracle's distribution of trials (Pearson's
+    chi-square over every record with an expected count of 5 or more, the rest pooled; fixed seed,
+    fails by chance with probability 1e-4).  ``bits = 4``: 16 bins, a threshold splits nearly every
+    one, so almost every trial takes the bits below its bin from the second stream."""
+    from doseesc.engines import montecarlo, pathtree
+
+    monkeypatch.setattr(montecarlo, "_last_prepared", [])
+    if bits is not None:
+        monkeypatch.setattr(pathtree, "bin_bits", lambda n_leaves: bits)
+    design = ThreePlusThree(6, deescalate, expand_top)
+    n = REPRO_TRIALS
+    mc = simulate(design, [float(x) for x in TREE_P], n, seed=31, records=True)
+    frame = mc.records[["selected", *[f"n_{d}" for d in range(6)], *[f"dlt_{d}" for d in range(6)]]]
+    assert _chi_square_p(frame, _grouped_paths(TREE_P, deescalate, expand_top), n) > 1e-4
+    # The records are the trials the aggregates count.
+    assert np.array_equal(np.bincount(frame["selected"] + 1, minlength=7)[1:], np.rint(mc.p_select * n))
+    assert np.array_equal(frame[[f"n_{d}" for d in range(6)]].sum().to_numpy(), np.rint(mc.mean_n * n))
+
+
+def test_tree_stream_layout(monkeypatch):
+    """The documented use of the generators, rebuilt from the module's description: trial t's bin is
+    the top bits of 16-bit lane t of PCG64(SeedSequence(seed)) (lane t % 4 of number t // 4, lowest
+    first); block b's trials in split bins, in order of bin then trial, take the bits below the bin
+    from numbers b * 2**14 on of the same generator jumped() once; the trial's leaf is the number of
+    cumulative leaf probabilities at or below its 53-bit uniform.  Checked trial by trial on the
+    records of a run of two chunks (records land where the run's trial index says)."""
+    from doseesc.engines import montecarlo, pathtree
+
+    bits = 6
+    monkeypatch.setattr(montecarlo, "_last_prepared", [])
+    monkeypatch.setattr(pathtree, "bin_bits", lambda n_leaves: bits)
+    design = ThreePlusThree(4, deescalate=True)
+    p = [0.1, 0.25, 0.4, 0.6]
+    n = 2 * BLOCK_TRIALS + 1001
+    mc = simulate(design, p, n, seed=77, chunk_trials=2 * BLOCK_TRIALS, records=True)
+    tree = _tree(design, p)
+
+    root = np.random.SeedSequence(77)
+    numbers = np.random.PCG64(root).random_raw(-(-n // 4))
+    lanes = np.array([(int(numbers[t // 4]) >> (16 * (t % 4))) & 0xFFFF for t in range(n)])
+    trial_bin = lanes >> (16 - bits)
+    cumulative = np.cumsum(tree.probability)[:-1]
+    # A bin is split when a cumulative probability lies strictly inside it (as 53-bit integers).
+    low = 53 - bits
+    m_of = [math.ceil(c * 2.0**53) for c in cumulative.tolist()]
+    split = {m >> low for m in m_of if m % (1 << low) and (m >> low) < (1 << bits)}
+    uniform = (trial_bin << low).astype(np.float64)
+    for b in range(-(-n // BLOCK_TRIALS)):
+        trials = range(b * BLOCK_TRIALS, min(n, (b + 1) * BLOCK_TRIALS))
+        in_split = sorted((int(trial_bin[t]), t) for t in trials if int(trial_bin[t]) in split)
+        state = np.random.PCG64(root).jumped()
+        state.advance(b * BLOCK_TRIALS)
+        extra = state.random_raw(len(in_split))
+        for (bin_, t), x in zip(in_split, extra.tolist(), strict=True):
+            uniform[t] = (bin_ << low) + (x >> (64 - low))
+    u = uniform * 2.0**-53
+    leaf = np.searchsorted(cumulative, u, side="right")
+    rec = mc.records
+    assert np.array_equal(rec["selected"].to_numpy(), tree.final[leaf] - 1)
+    for d in range(4):
+        assert np.array_equal(rec[f"n_{d}"].to_numpy(), tree.n[leaf, d])
+        assert np.array_equal(rec[f"dlt_{d}"].to_numpy(), tree.y[leaf, d])
 
 
 def _both_engines(monkeypatch, design, model, n_trials, **kwargs):
@@ -310,20 +456,37 @@ def _both_engines(monkeypatch, design, model, n_trials, **kwargs):
     tree = simulate(design, model, n_trials, seed=21, chunk_trials=BLOCK_TRIALS, **kwargs)
     assert calls, "the tree of paths was not used"
     monkeypatch.setattr(montecarlo, "TREE_MAX_NODES", 0)
-    step = simulate(design, model, n_trials, seed=21, **kwargs)
+    step = simulate(design, model, n_trials, seed=22, **kwargs)
     assert len(calls) == 1 + (n_trials - 1) // BLOCK_TRIALS  # one per chunk, none on the step engine
     return tree, step
 
 
+def _agree(a, b, name):
+    """Two independent Monte Carlo estimates (arrays of means and their SEs) within 4 SE of their
+    difference, or equal where both SEs are zero."""
+    (x, sx), (y, sy) = a, b
+    se = np.sqrt(np.asarray(sx) ** 2 + np.asarray(sy) ** 2)
+    diff = np.abs(np.asarray(x) - np.asarray(y))
+    assert np.all(np.where(se > 0, diff <= Z * se, diff == 0)), (name, x, y, se)
+
+
 @pytest.mark.parametrize(("deescalate", "expand_top"), VARIANTS)
-def test_tree_of_paths_is_the_step_engine_bit_for_bit(monkeypatch, deescalate, expand_top):
-    """The tree draws the same uniforms at the same steps and reads the same bins and thresholds, so
-    every figure, the metrics against a target and the per-trial records are the step engine's."""
+def test_tree_of_paths_agrees_with_the_step_engine(monkeypatch, deescalate, expand_top):
+    """The tree (one uniform per trial) and the step engine (one per cohort) estimate the same
+    figures: selection, patients and DLTs per dose, and the metrics against a target."""
     design = ThreePlusThree(6, deescalate, expand_top)
-    p = [0.0, 0.1, 0.2, 0.3, 0.5, 1.0]  # impossible outcomes at both ends
-    tree, step = _both_engines(monkeypatch, design, p, 2 * BLOCK_TRIALS + 99, target=0.25, records=True)
-    assert_identical(tree, step)
-    assert tree.records.equals(step.records)
+    p = [float(x) for x in TREE_P]
+    tree, step = _both_engines(monkeypatch, design, p, 6 * BLOCK_TRIALS, target=0.25)
+    for name in ("p_select", "mean_n", "mean_dlt"):
+        _agree(
+            (getattr(tree, name), getattr(tree, f"se_{name}")),
+            (getattr(step, name), getattr(step, f"se_{name}")),
+            name,
+        )
+    _agree((tree.p_none, tree.se_p_none), (step.p_none, step.se_p_none), "p_none")
+    mt, ms = tree.metrics, step.metrics
+    for name in ("p_correct", "p_select_above_mtd", "share_patients_at_mtd", "share_patients_above_mtd"):
+        _agree((mt[name], mt[f"se_{name}"]), (ms[name], ms[f"se_{name}"]), name)
 
 
 def test_tree_of_paths_tallies_an_event_as_the_step_engine(monkeypatch):
@@ -335,6 +498,7 @@ def test_tree_of_paths_tallies_an_event_as_the_step_engine(monkeypatch):
     risks = (LogisticRisk("bleed", -1.5, 1.0, per_kg), LogisticRisk("other", -2.5, 0.7, per_kg))
     doses = DoseLevels.parse("0.3,0.6,1.2,2.5,5", "1e6cells/kg")
     model = MechanismModel(doses, risks, Regimen(2, 7.0), events=("bleed",))
-    tree, step = _both_engines(monkeypatch, ThreePlusThree(5), model, BLOCK_TRIALS + 7)
-    assert_identical(tree, step)
-    assert tree.to_dict()["events"] == step.to_dict()["events"]
+    tree, step = _both_engines(monkeypatch, ThreePlusThree(5), model, 4 * BLOCK_TRIALS)
+    et, es = tree.to_dict()["events"]["bleed"], step.to_dict()["events"]["bleed"]
+    _agree((et["mean_per_dose"], et["se_per_dose"]), (es["mean_per_dose"], es["se_per_dose"]), "bleed")
+    _agree((et["mean_total"], et["se_total"]), (es["mean_total"], es["se_total"]), "bleed total")

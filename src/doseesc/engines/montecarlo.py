@@ -7,10 +7,10 @@ patients' categories, tabulated per trial kind, dose and cohort size), then move
 the design's tabulated rule (:func:`doseesc.designs.compile_design`) with a single look-up.  What is
 kept are integer tallies (cohort outcomes per state, selections, totals), so results from chunks add
 up exactly.  Where every trial has the same outcome distributions and the design's paths are few
-(the 3+3 and the other A+B designs on a dose-toxicity curve), the trials walk the tree of the
-design's paths instead (:mod:`doseesc.engines.pathtree`): the same uniforms, the same outcomes and
-the same result bit for bit, with a trial's whole history in one integer and the tallies read from
-where the trials ended.
+(the 3+3 and the other A+B designs on a dose-toxicity curve), each trial is instead one draw from
+the exact distribution of the design's paths (:mod:`doseesc.engines.pathtree`): one uniform per
+trial, and the tallies read from where the trials ended (a seed's result then differs from the
+step engine's, with the same distribution).
 
 Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`, the unit of randomness; block
 ``b`` draws only from the generator of child ``b`` of ``SeedSequence(seed)``, in a fixed order.  A
@@ -34,7 +34,7 @@ import numpy as np
 
 from doseesc.designs.base import MAX_STATES, DecisionTable, Design, TooManyStates, compile_design
 from doseesc.engines.cohorts import CohortOutcomes
-from doseesc.engines.parallel import map_chunks, recorded_seed, reported, split_blocks
+from doseesc.engines.parallel import Blocks, map_chunks, recorded_seed, reported, split_blocks
 from doseesc.engines.pathtree import MAX_NODES, PathTree, leaf_sums
 from doseesc.engines.records import Records, check_records
 from doseesc.metrics import PatientSplit, Target
@@ -89,13 +89,6 @@ def _compaction_steps() -> frozenset[int]:
 
 
 _COMPACT_AFTER = _compaction_steps()
-
-TREE_BITS = 8
-"""Bins of a node's look-up row on the tree of paths: finer bins leave fewer uniforms to compare
-(about ``(J - 1) / 2**bits``), but make each node's row longer."""
-
-TREE_GROUP_BLOCKS = 4
-"""Blocks simulated together on the tree of paths."""
 
 TREE_MAX_NODES = MAX_NODES
 """Designs whose tree of paths would have more nodes run on the step engine."""
@@ -254,7 +247,7 @@ def _run_chunk(
     region: np.ndarray | None,
     records: bool,
     common: bool,
-    blocks: Sequence[tuple[np.random.SeedSequence, int]],
+    blocks: Blocks,
 ) -> _Tally:
     """Simulate the trials of a run of blocks to the end; ``blocks`` holds (seed, trials) pairs.
     ``region`` (per dose: 0 below, 1 at, 2 above the acceptable doses) asks for the per-trial
@@ -280,7 +273,7 @@ def _prepared(
 ) -> tuple[_Plan, PathTree | None]:
     """The plan of a run and, with one kind of trial and no common random numbers, the tree of the
     design's paths (None when it has too many nodes)."""
-    settings = (common, TREE_BITS, TREE_MAX_NODES)
+    settings = (common, TREE_MAX_NODES)
     if _last_prepared:
         t, m, r, same, plan, tree = _last_prepared
         same_region = (r is None and region is None) or (
@@ -291,10 +284,7 @@ def _prepared(
     plan = _Plan.of(table, model, region, common)
     tree = None
     if plan.n_kinds == 1 and not common:
-        bins = _lookup(plan.thresholds, TREE_BITS)
-        tree = PathTree.of(
-            table, plan.outcomes, plan.thresholds, bins, plan.next_state, plan.split, TREE_MAX_NODES
-        )
+        tree = PathTree.of(table, plan.outcomes, plan.thresholds, plan.next_state, plan.split, TREE_MAX_NODES)
     _last_prepared[:] = [table, model, region, settings, plan, tree]
     return plan, tree
 
@@ -304,18 +294,13 @@ def _run_tree(
     tree: PathTree,
     n_events: int,
     records: bool,
-    blocks: Sequence[tuple[np.random.SeedSequence, int]],
+    blocks: Blocks,
 ) -> _Tally:
     """Simulate the trials of a run of blocks on the tree of the design's paths
-    (:mod:`doseesc.engines.pathtree`), a few blocks at a time."""
+    (:mod:`doseesc.engines.pathtree`)."""
     n_trials = sum(c for _, c in blocks)
     rec = Records.empty(n_trials, plan.table.n_doses) if records else None
-    ended = np.zeros(tree.n_leaves, dtype=np.int64)
-    first = 0
-    for i in range(0, len(blocks), TREE_GROUP_BLOCKS):
-        group = blocks[i : i + TREE_GROUP_BLOCKS]
-        ended += tree.run(group, _COMPACT_AFTER, rec, first)
-        first += sum(c for _, c in group)
+    ended = tree.run(blocks, rec)
     sums = leaf_sums(tree, ended, n_events, plan.limit, plan.levels)
     n_out = plan.outcomes.counts.shape[0]
     weights = np.zeros((plan.table.n_live, plan.table.next.shape[1]), dtype=np.int64)

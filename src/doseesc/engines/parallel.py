@@ -15,7 +15,40 @@ from typing import Any, TypeVar
 import numpy as np
 
 T = TypeVar("T")
-Blocks = list[tuple[np.random.SeedSequence, int]]
+
+
+class Blocks(Sequence[tuple[np.random.SeedSequence, int]]):
+    """A run of consecutive blocks of a run, ``first`` to ``first + len(sizes) - 1``, as (seed,
+    trials) pairs; every block of the run but its last holds ``block_trials`` trials.
+
+    Block ``b``'s seed is child ``b`` of ``root`` (what ``root.spawn`` would give), made when the
+    pair is read: an engine that draws from ``root`` itself (:mod:`doseesc.engines.pathtree`) reads
+    ``root``, ``first`` and ``sizes`` and never pays for the children (about 15 us each)."""
+
+    def __init__(
+        self, root: np.random.SeedSequence, first: int, sizes: Sequence[int], block_trials: int
+    ) -> None:
+        self.root, self.first, self.sizes, self.block_trials = root, first, tuple(sizes), block_trials
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self.sizes))
+            if step != 1:
+                raise ValueError("Blocks are sliced in runs of consecutive blocks")
+            return Blocks(self.root, self.first + start, self.sizes[start:stop], self.block_trials)
+        b = range(len(self.sizes))[i]
+        root = self.root
+        child = np.random.SeedSequence(
+            root.entropy, spawn_key=(*root.spawn_key, self.first + b), pool_size=root.pool_size
+        )
+        return child, self.sizes[b]
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.sizes)
 
 
 def split_blocks(
@@ -28,9 +61,10 @@ def split_blocks(
     root = np.random.SeedSequence(seed)
     n_blocks = -(-n_trials // block_trials)
     sizes = [block_trials] * (n_blocks - 1) + [n_trials - block_trials * (n_blocks - 1)]
-    blocks = list(zip(root.spawn(n_blocks), sizes, strict=True))
     per_chunk = max(1, -(-chunk_trials // block_trials))
-    return root, [blocks[i : i + per_chunk] for i in range(0, n_blocks, per_chunk)]
+    return root, [
+        Blocks(root, i, sizes[i : i + per_chunk], block_trials) for i in range(0, n_blocks, per_chunk)
+    ]
 
 
 def map_chunks(
@@ -60,7 +94,7 @@ def reported(
     """``results`` (one per chunk, in order), calling ``progress`` with the trials done after each."""
     done = 0
     for result, chunk in zip(results, chunks, strict=True):
-        done += sum(count for _, count in chunk)
+        done += chunk.n_trials
         if progress is not None:
             progress(done)
         yield result

@@ -1,35 +1,59 @@
-"""Monte Carlo on the tree of a design's paths: a trial's whole history as its one state.
+"""Monte Carlo on the tree of a design's paths: one uniform per trial, its whole history at once.
 
 A design's table (:func:`doseesc.designs.compile_design`) merges trials that reached the same
 decision state by different paths; unrolled, its states form a tree whose nodes are the paths
 themselves (every sequence of cohort outcomes that can occur), and whose leaves are the finished
 trials.  When every trial has the same outcome distributions (one kind of trial, no common random
-numbers) and the tree is small (the 3+3 and the A+B designs over a few doses: a few thousand nodes),
-a simulated trial is then one integer, its node: a step is a draw, one look-up by (node, bin of the
-uniform) and, in the few bins a threshold of the cohort's distribution splits, a comparison.  What
-the step engine tallies at every step (cohort outcomes per state, patients, DLTs, events per dose,
-the patient split) is a function of the path, so it is read once per chunk from how many trials
-ended in each leaf.
+numbers) and the tree is small (the 3+3 and the other A+B designs over a few doses: hundreds to a
+few thousand nodes), a leaf's probability is the product of its cohorts' outcome probabilities,
+and a simulated trial is one draw from the distribution of leaves: its uniform, inverted through
+the leaves' cumulative probabilities.  What the step engine (:mod:`doseesc.engines.montecarlo`)
+tallies at every step (cohort outcomes per state, patients, DLTs, events per dose, the patient
+split) is a function of the path, so it is read once per chunk from how many trials ended in each
+leaf.
 
-The uniforms are those of the step engine (:mod:`doseesc.engines.montecarlo`): one 64-bit number per
-trial in the block's arrays per step, finished trials leaving the arrays at the same fixed steps,
-the same bins and thresholds; so the results are bit for bit those of the step engine.
+The inversion is exact for a 53-bit uniform ``m / 2**53`` (numpy's ``random()``): leaf ``k`` is the
+number of cumulative thresholds ``t`` with ``m >= ceil(t * 2**53)``.  The top ``bits`` bits of ``m``
+(its bin) decide the leaf for almost every trial, so a block of trials is counted per bin with one
+``bincount``; a trial whose bin a threshold splits (at most one bin per leaf: a fraction below
+``n_leaves / 2**bits`` of the trials) draws a second number for the bits below the bin.
+
+Randomness: the trials draw from ``PCG64(SeedSequence(seed))`` (the root of the run's blocks, whose
+children the step engine uses): trial ``t`` of the run takes number ``t`` for its bin, and the trials
+of block ``b`` in split bins (in order of bin, then of trial) take numbers ``b * block_trials`` on of
+the same generator ``jumped()`` once, a stream of its own.  A chunk ``advance``-s both to its first
+block, so a seed gives the same trials whatever the chunking or the number of processes, without
+seeding a generator per block.  The trials differ from the step engine's (one uniform per cohort);
+their distribution is the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from doseesc.designs.base import DecisionTable
 from doseesc.engines.cohorts import CohortOutcomes
+from doseesc.engines.parallel import Blocks
 from doseesc.engines.records import Records
 
 MAX_NODES = 1 << 13
-"""Most nodes of a tree this engine builds (else the step engine runs): its look-up table then
-holds at most ``MAX_NODES << bits`` entries of 8 bytes (16 MB with 256 bins)."""
+"""Most nodes of a tree this engine builds (else the step engine runs)."""
+
+_LOW_BITS = 53
+"""Bits of a uniform (numpy's ``random()``: the top 53 of a 64-bit number)."""
+
+_LANES = 4
+"""Trials' bins per 64-bit number: one 16-bit lane each (a bin has at most 16 bits)."""
+
+
+def bin_bits(n_leaves: int) -> int:
+    """Bits of a uniform's bin: about 32 bins per leaf, so that under about 3% of the trials fall in
+    a bin a threshold splits, within 2**10 to 2**14 bins (a block's ``bincount``, 8 bytes per bin,
+    stays in the processor's cache)."""
+    return int(np.clip(int(n_leaves - 1).bit_length() + 5, 10, 14))
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,18 +61,18 @@ class PathTree:
     """The paths of a design under one set of cohort-outcome distributions.
 
     Nodes ``0 .. n_internal - 1`` are running trials (0: none treated yet), the others (leaves)
-    finished ones; ``node << bits`` is a trial's key.  ``lookup[(node << bits) + b]`` is the key
-    after a cohort whose uniform lies in bin ``b`` (the top ``bits`` bits of its 53), where no
-    threshold of the cohort's distribution splits the bin; a leaf's row keeps it where it is.  The
-    ``r``-th bin a threshold splits holds ``(n_nodes << bits) + r`` instead: the outcome is then the
-    number of thresholds at or below the uniform, found by comparing its remaining bits with those
-    of the thresholds inside the bin (``split_at``, sorted: one ``searchsorted`` for all)."""
+    finished ones, leaf ``k`` being node ``n_internal + k``.  ``at_least[k]`` is the smallest 53-bit
+    integer ``m`` whose uniform ``m / 2**53`` lies at or above the cumulative probability of leaves
+    ``0 .. k``; ``bin_leaf[b]`` is the leaf of every uniform in bin ``b`` (its top ``bits`` bits)
+    where no threshold splits the bin, and ``split_bins`` lists (sorted) the bins one splits."""
 
     bits: int
     n_internal: int
-    lookup: np.ndarray  # (n_nodes << bits,) next key, or (n_nodes << bits) + r: split record r
-    split_at: np.ndarray  # sorted (r << (53 - bits)) + the low bits of a threshold inside r's bin
-    split_key: np.ndarray  # per record, the keys after each outcome its bin holds, in order
+    probability: np.ndarray  # (n_leaves,) probability of each leaf's path
+    at_least: np.ndarray  # (n_leaves - 1,) int64 thresholds of the 53-bit integer
+    bin_leaf: np.ndarray  # (2**bits,) the leaf of the bin's uniforms, where the bin is not split
+    leaf_edges: np.ndarray  # (n_leaves + 1,) the first bin of each leaf's run in bin_leaf, then 2**bits
+    split_bins: np.ndarray  # sorted bins a threshold splits
     parent: np.ndarray  # (n_nodes,) parent node (-1: the root)
     outcome: np.ndarray  # (n_nodes,) state * J + j of the cohort that led to the node (-1: root)
     levels: tuple[np.ndarray, ...]  # the nodes at each depth, root first
@@ -64,27 +88,26 @@ class PathTree:
         table: DecisionTable,
         outcomes: CohortOutcomes,
         thresholds: np.ndarray,
-        bins: np.ndarray,
         next_state: np.ndarray,
         split: np.ndarray | None,
         max_nodes: int = MAX_NODES,
     ) -> PathTree | None:
         """The tree of ``table``'s paths, cohort outcomes drawn from ``thresholds`` (``(J - 1,
-        n_states)``: a state's cohort has outcome ``j`` when ``j`` thresholds are at or below its
-        uniform) and states following ``next_state`` (``state * J + j``).  ``bins`` (``(n_states,
-        2**bits)``) is the outcome of every uniform in each bin of a state's row, -1 where a
-        threshold lies inside the bin; ``split`` (``(2, n_states)``) the patients a state's cohort
-        adds at / above the acceptable doses.  None when it would have more than ``max_nodes``
-        nodes."""
+        n_states)``: a state's cohort has outcome ``j`` with probability the width of the ``j``-th
+        interval they cut [0, 1) into) and states following ``next_state`` (``state * J + j``).
+        ``split`` (``(2, n_states)``) holds the patients a state's cohort adds at / above the
+        acceptable doses.  None when the tree would have more than ``max_nodes`` nodes."""
         n_out, n_live, n_doses = outcomes.counts.shape[0], table.n_live, table.n_doses
         n_states = thresholds.shape[1]
         edges = np.concatenate([np.zeros((1, n_states)), thresholds, np.ones((1, n_states))])
-        possible = (edges[1:] > edges[:-1]).T  # (n_states, J): outcome j has a non-empty interval
+        width = np.diff(edges, axis=0).T  # (n_states, J): probability of outcome j
+        possible = width > 0
         possible[n_live:] = False
         dose = np.concatenate([table.dose, np.zeros(n_states - n_live, dtype=table.dose.dtype)])
         size = np.concatenate([table.size, np.zeros(n_states - n_live, dtype=table.size.dtype)])
         zero = np.zeros((1, n_doses), dtype=np.int32)
         state, parent, outcome = [np.zeros(1, np.intp)], [np.full(1, -1, np.intp)], [np.full(1, -1, np.intp)]
+        prob = [np.ones(1)]
         n, y, ev = [zero], [zero], [zero]
         sp = [np.zeros((1, 2), dtype=np.int32)]
         first, count = 0, 1
@@ -99,6 +122,7 @@ class PathTree:
             state.append(next_state[o])
             parent.append(first + at)
             outcome.append(o)
+            prob.append(prob[-1][at] * width[s, j])
             rows = np.arange(at.size)
             for acc, add in ((n, size[s]), (y, outcomes.dlt[j]), (ev, outcomes.events[j])):
                 a = acc[-1][at]
@@ -108,7 +132,7 @@ class PathTree:
                 sp.append(sp[-1][at] + split[:, s].T)
             first, count = count, count + at.size
         node_state = np.concatenate(state)
-        # Running trials first, so that a finished one is any key from n_internal << bits.
+        # Running trials first, so that leaf k is node n_internal + k.
         running = node_state < n_live
         order = np.concatenate([np.flatnonzero(running), np.flatnonzero(~running)])
         new = np.empty_like(order)
@@ -121,36 +145,23 @@ class PathTree:
         depth = np.repeat(np.arange(len(state)), [len(s) for s in state])[order]
         levels = tuple(np.flatnonzero(depth == d) for d in range(len(state)))
         leaves = order[n_internal:]
-        child = np.repeat(np.arange(order.size)[:, None], n_out, axis=1)  # leaves stay
-        child[parent[1:], outcome[1:] % n_out] = np.arange(1, order.size)
-        bits = int(bins.shape[1]).bit_length() - 1
-        j_of_bin = np.where(running[order, None], bins[node_state], 0)
-        lookup = np.take_along_axis(child, np.maximum(j_of_bin, 0), 1) << bits
-        # A bin a threshold splits: a record r (key split_base + r), resolved from the uniform's
-        # bits below the bin's (see run).
-        node, b = np.nonzero(j_of_bin < 0)
-        low_bits = 53 - bits
-        if node.size >= 1 << (62 - low_bits):
-            return None
-        split_base = order.size << bits
-        lookup[node, b] = split_base + np.arange(node.size)
+        probability = np.concatenate(prob)[leaves]
         # u >= t exactly when the uniform's 53-bit integer m = u * 2**53 is at least ceil(t * 2**53).
-        at_least = np.ceil(thresholds[:, node_state[node]].T * 2.0**53).astype(np.int64)
-        at_least -= (b << low_bits)[:, None]  # a threshold's low bits, counted from its bin's start
-        inside = (at_least > 0) & (at_least < 1 << low_bits)
-        first_j = np.count_nonzero(at_least <= 0, axis=1)
-        split_at = ((np.arange(node.size) << low_bits)[:, None] + at_least)[inside]
-        per_record = np.count_nonzero(inside, axis=1) + 1
-        record = np.repeat(np.arange(node.size), per_record)
-        rank = np.arange(record.size) - np.repeat(np.cumsum(per_record) - per_record, per_record)
-        j = first_j[record] + rank
-        split_key = child[node[record], j] << bits
+        at_least = np.ceil(np.cumsum(probability[:-1]) * 2.0**_LOW_BITS).astype(np.int64)
+        bits = bin_bits(leaves.size)
+        below = _LOW_BITS - bits
+        start = np.arange(1 << bits, dtype=np.int64) << below
+        bin_leaf = np.searchsorted(at_least, start, "right")
+        last = start + ((1 << below) - 1)
+        split_bins = np.flatnonzero(np.searchsorted(at_least, last, "right") != bin_leaf)
         return cls(
             bits=bits,
             n_internal=n_internal,
-            lookup=np.ascontiguousarray(lookup, dtype=np.intp).ravel(),
-            split_at=split_at,
-            split_key=split_key.astype(np.intp),
+            probability=probability,
+            at_least=at_least,
+            bin_leaf=bin_leaf,
+            leaf_edges=np.searchsorted(bin_leaf, np.arange(leaves.size + 1)),
+            split_bins=split_bins,
             parent=parent,
             outcome=outcome,
             levels=levels,
@@ -165,75 +176,60 @@ class PathTree:
     def n_leaves(self) -> int:
         return self.final.shape[0]
 
-    def run(
-        self,
-        blocks: Sequence[tuple[np.random.SeedSequence, int]],
-        compact_after: Collection[int],
-        records: Records | None = None,
-        first_trial: int = 0,
-    ) -> np.ndarray:
-        """Simulate the trials of ``blocks`` ((seed, trials) pairs) to the end; ``(n_leaves,)``
-        trials ended in each leaf.
+    def run(self, blocks: Blocks, records: Records | None = None) -> np.ndarray:
+        """Simulate the trials of the run of ``blocks``; ``(n_leaves,)`` trials ended in each leaf.
 
-        Block ``b`` draws from ``Generator(PCG64(seed_b))``, as :class:`~doseesc.streams.TrialStreams`
-        does (a model with one kind of trial draws nothing before the cohorts).  Finished trials stay
-        in the arrays (they draw, and stay in their leaf) until one of the steps ``compact_after``,
-        or until all have finished.  ``records``, if given, receives each trial's record at row
-        ``first_trial`` + its index in ``blocks``."""
-        bits = self.bits
-        first_leaf, split_base = self.n_internal << bits, self.lookup.shape[0]
-        top, low_bits = np.uint64(64 - bits), 53 - bits
-        low = np.uint64((1 << low_bits) - 1)
-        gens = [np.random.Generator(np.random.PCG64(seed)).bit_generator for seed, _ in blocks]
-        counts = [c for _, c in blocks]
-        total = sum(counts)
-        key = np.zeros(total, dtype=np.intp)
-        buffer = np.empty(total, dtype=np.intp)
-        ended = np.zeros(self.n_leaves, dtype=np.int64)
-        trial = np.arange(first_trial, first_trial + total) if records is not None else None
-        step = 0
-        while total:
-            index = buffer[:total]
-            starts = [sum(counts[:i]) for i in range(len(counts))]
-            raws = [gen.random_raw(c) for gen, c in zip(gens, counts, strict=True)]
-            for raw, lo, c in zip(raws, starts, counts, strict=True):
-                np.right_shift(raw, top, out=index[lo : lo + c].view(np.uint64))
-            index += key
-            np.take(self.lookup, index, out=key, mode="clip")
-            # Finished trials and split bins in one pass: both have keys from first_leaf on.
-            special = np.flatnonzero(key >= first_leaf)
-            split = special[np.take(key, special) >= split_base]
-            if split.size:
-                if len(raws) == 1:
-                    raw = np.take(raws[0], split)
-                else:
-                    cuts = [*np.searchsorted(split, starts).tolist(), split.size]
-                    parts = zip(raws, starts, cuts[:-1], cuts[1:], strict=True)
-                    raw = np.concatenate([r[split[a:b] - lo] for r, lo, a, b in parts])
-                record = np.take(key, split) - split_base
-                below = (record << low_bits) + ((raw >> np.uint64(11)) & low).view(np.intp)
-                key[split] = np.take(self.split_key, np.searchsorted(self.split_at, below, "right") + record)
-                special = special[np.take(key, special) >= first_leaf]
-            step += 1
-            if special.size == 0 or (step not in compact_after and special.size < total):
-                continue
-            leaf = (np.take(key, special) >> bits) - self.n_internal
-            ended += np.bincount(leaf, minlength=self.n_leaves)
-            keep = np.ones(total, dtype=bool)
-            keep[special] = False
-            if trial is not None:
-                rows = np.take(trial, special)
-                records.selected[rows] = self.final[leaf] - 1
-                records.n[rows] = self.n[leaf]
-                records.y[rows] = self.y[leaf]
-                trial = np.compress(keep, trial)
-            key = np.compress(keep, key)
-            done = np.diff(np.searchsorted(special, [*starts, total])).tolist()
-            counts = [c - d for c, d in zip(counts, done, strict=True)]
-            gens = [g for g, c in zip(gens, counts, strict=True) if c]
-            counts = [c for c in counts if c]
-            total -= special.size
+        ``records``, if given, receives the record of the run's ``i``-th trial at row ``i``."""
+        n_blocks, sizes, stride = len(blocks), blocks.sizes, blocks.block_trials
+        split_bins, to_bin = self.split_bins, 16 - self.bits
+        bins = np.random.PCG64(blocks.root)
+        bins.advance(blocks.first * stride // _LANES)
+        key = (
+            np.empty((n_blocks, stride), dtype=np.intp)
+            if records is not None
+            else np.empty((1, stride), np.intp)
+        )
+        per_bin = np.zeros(1 << self.bits, dtype=np.int64)
+        in_split = np.empty((n_blocks, split_bins.size), dtype=np.int64)
+        for b, c in enumerate(sizes):
+            lanes = bins.random_raw(-(-c // _LANES)).astype("<u8", copy=False).view("<u2")
+            k = key[b if records is not None else 0, :c]
+            np.right_shift(lanes[:c], to_bin, out=k)
+            counts = np.bincount(k, minlength=per_bin.size)
+            per_bin += counts
+            np.take(counts, split_bins, out=in_split[b])
+        # The bits below the bin of the trials in split bins: block b's from number b * stride on.
+        resolve = np.random.PCG64(blocks.root).jumped()
+        resolve.advance(blocks.first * stride)
+        n_split = in_split.sum(axis=1).tolist()
+        draws = []
+        for s in n_split:
+            draws.append(resolve.random_raw(s))
+            resolve.advance(stride - s)
+        below = np.uint64(64 - (_LOW_BITS - self.bits))
+        m = np.repeat(np.tile(split_bins << np.int64(_LOW_BITS - self.bits), n_blocks), in_split.ravel())
+        m += (np.concatenate(draws) >> below).view(np.int64)
+        leaf_of_m = np.searchsorted(self.at_least, m, "right")
+        per_bin[split_bins] = 0
+        # Leaf k's bins run from leaf_edges[k] to leaf_edges[k + 1] (leaves follow the uniform).
+        ended = np.diff(np.concatenate([[0], np.cumsum(per_bin)])[self.leaf_edges])
+        ended += np.bincount(leaf_of_m, minlength=self.n_leaves)
+        if records is not None:
+            first = np.cumsum([0, *n_split])
+            for b, c in enumerate(sizes):
+                self._record(records, b * stride, key[b, :c], leaf_of_m[first[b] : first[b + 1]])
         return ended
+
+    def _record(self, records: Records, row: int, key: np.ndarray, leaf_in_split: np.ndarray) -> None:
+        """Records of a block's trials from their bins ``key`` and, in order of bin and trial, the
+        leaves of those in split bins."""
+        leaf = np.take(self.bin_leaf, key)
+        split = np.flatnonzero(np.isin(key, self.split_bins))
+        leaf[split[np.argsort(np.take(key, split), kind="stable")]] = leaf_in_split
+        rows = slice(row, row + key.shape[0])
+        records.selected[rows] = self.final[leaf] - 1
+        records.n[rows] = self.n[leaf]
+        records.y[rows] = self.y[leaf]
 
     def passed(self, ended: np.ndarray) -> np.ndarray:
         """``(n_nodes,)`` trials that reached each node, from the trials ``ended`` in each leaf."""
