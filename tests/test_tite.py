@@ -12,6 +12,7 @@ import pytest
 from scipy.integrate import quad
 
 from doseesc.conduct import Conduct, DiseaseCourse
+from doseesc.designs.base import RUNNING, with_limits
 from doseesc.designs.crm import CRM
 from doseesc.designs.tite import TITECRM
 from doseesc.engines.exact import exact
@@ -85,6 +86,55 @@ def test_slow_regular_accrual_gives_the_crm_and_its_duration():
     assert r.extras["duration_days"]["mean"] == pytest.approx(n_max * 2 * 365.25 / 12 + 28)
 
 
+def test_stop_n_at_dose_with_slow_accrual_is_the_crms():
+    # Complete data at every decision: the TITE-CRM with stop_n_at_dose is the CRM with cohorts of
+    # one and the core's stop_n_at_dose (doseesc.designs.base.with_limits), which the exact engine
+    # enumerates; with N = 10 and 3 at a dose, some trials stop at a full dose, others reach N.
+    n_trials, n_max, stop_n = 1500, 10, 3
+    tite = TITECRM(6, target=0.3, skeleton=SKELETON, max_n=n_max, stop_n_at_dose=stop_n)
+    r = simulate_tite(tite, P, Conduct(accrual_per_month=0.5, accrual_process="regular"), n_trials, seed=6)
+    ex = exact(CRM(6, target=0.3, skeleton=SKELETON, max_n=n_max, stop_n_at_dose=stop_n), P)
+    assert 0.05 < ex.total_n_pmf[n_max] < 0.95  # both ends of a trial are exercised
+    se = np.sqrt(ex.p_select * (1 - ex.p_select) / n_trials)
+    assert np.all(np.abs(r.p_select - ex.p_select) <= 4 * se + 1e-12)
+    se_n = ex.sd_n / math.sqrt(n_trials)
+    assert np.all(np.abs(r.mean_n - ex.mean_n) <= 4 * se_n + 1e-12)
+    assert abs(r.mean_total_n - ex.mean_total_n) <= 4 * ex.sd_total_n / math.sqrt(n_trials)
+    # one patient every 2 months from the first arrival, the last one followed for the 28-day window
+    assert r.extras["duration_days"]["mean"] == pytest.approx(r.mean_total_n * 2 * 365.25 / 12 + 28)
+
+
+def test_when_max_n_completes_the_trial_stop_n_at_dose_is_checked_first_as_for_the_crm():
+    # Six patients at the lowest dose, a DLT in the last: the CRM's unrestricted selection is the
+    # dose above, but the next patient would stay at the lowest dose (a DLT was just seen), which
+    # holds stop_n_at_dose = 6 patients.  The core's limits (with_limits) select the lowest dose.
+    crm = CRM(6, target=0.3, skeleton=SKELETON, max_n=6, stop_n_at_dose=6)
+
+    def one(v: int) -> np.ndarray:
+        return np.array([v])
+
+    before = {f"n{j}": one(5 * (j == 0)) for j in range(6)} | {f"y{j}": one(0) for j in range(6)}
+    before |= {"dose": one(0), "n": one(5), "y": one(0), "final": one(-1), "total": one(5)}
+    after = with_limits(crm).update(before | {"selected": one(RUNNING)}, {"dlt": one(1)})
+    assert after["final"][0] == 1 and after["selected"][0] == 0
+    levels, tox = np.zeros(6, dtype=int), np.array([False] * 5 + [True])
+    assert TITECRM(6, target=0.3, skeleton=SKELETON, max_n=6, stop_n_at_dose=6).final_dose(levels, tox) == 0
+    assert TITECRM(6, target=0.3, skeleton=SKELETON, max_n=6).final_dose(levels, tox) == 1
+
+
+def test_stop_n_at_dose_stops_accrual_with_patients_pending():
+    # No DLT can occur and one patient arrives every 3 days, inside the 28-day window: every
+    # trial is the same; the trial stops before a patient whose dose already holds 2 patients,
+    # selects that dose, and ends 28 days after its last patient, short of max_n.
+    tite = TITECRM(6, target=0.3, skeleton=SKELETON, max_n=20, stop_n_at_dose=2)
+    conduct = Conduct(accrual_per_month=365.25 / 12 / 3, accrual_process="regular")
+    r = simulate_tite(tite, np.zeros(6), conduct, 3, seed=1)
+    dose = int(np.argmax(r.p_select))
+    assert r.p_select[dose] == 1 and r.mean_n[dose] == 2 and np.all(r.mean_n <= 2)
+    assert r.mean_total_n < 20 and r.sd_total_n == 0
+    assert r.extras["duration_days"]["mean"] == pytest.approx(3 * r.mean_total_n + 28)
+
+
 def test_competing_exits_are_replaced_and_the_trial_still_has_max_n_evaluable_patients():
     tite = TITECRM(6, target=0.3, skeleton=SKELETON, max_n=10)
     r = simulate_tite(
@@ -107,7 +157,6 @@ def test_refuses_other_dlt_onsets_and_cohorts():
     "option",
     [
         {"safety_stop": 0.9},
-        {"stop_n_at_dose": 9},
         {"no_skip": "tried"},
         {"coherence": "dose"},
         {"stop_n_any_dose": 10},

@@ -14,6 +14,13 @@ when the previous patient's DLT has already been seen.  dfcrm's ``titesim`` appl
 of the two; the second is kept here so that with every window complete the TITE-CRM is exactly the
 CRM with cohorts of one (a named departure).  The final selection uses every patient's complete
 follow-up, as the CRM's does.
+
+``stop_n_at_dose`` (common to every design) is applied as for every design
+(:func:`doseesc.designs.base.with_limits`), patient by patient: when the dose the next patient
+would get already holds that many patients (not known to be non-evaluable), accrual stops and that
+dose is selected; when ``max_n`` completes the trial, it is checked first on the complete data (the
+next patient's dose is selected if it holds that many), else the CRM's final selection applies.
+With every window complete this is the CRM's ``stop_n_at_dose`` with cohorts of one.
 """
 
 from __future__ import annotations
@@ -45,7 +52,6 @@ class TITECRM(CRM):
             )
         unsupported = {
             "safety_stop": None,
-            "stop_n_at_dose": None,
             "no_skip": "given",
             "coherence": "cohort",
             "stop_n_any_dose": None,
@@ -87,9 +93,21 @@ class TITECRM(CRM):
             dose = min(dose, last if bool(np.asarray(tox)[-1]) else last + 1)
         return dose
 
+    def stops_at(self, levels: np.ndarray, dose: int) -> bool:
+        """Whether ``stop_n_at_dose`` ends the trial before a patient at ``dose``, given the doses of
+        the patients so far (the trial then selects ``dose``)."""
+        held = int(np.count_nonzero(np.asarray(levels) == dose))
+        return self.stop_n_at_dose is not None and held >= self.stop_n_at_dose
+
     def final_dose(self, levels: np.ndarray, tox: np.ndarray) -> int:
-        """The MTD on complete follow-up (unrestricted, as the CRM's final selection)."""
+        """The MTD on complete follow-up when ``max_n`` completes the trial: the next patient's dose
+        if ``stop_n_at_dose`` stops there (checked first, as for every design), else the CRM's
+        unrestricted final selection."""
         levels = np.asarray(levels, dtype=np.intp)
+        if self.stop_n_at_dose is not None:
+            dose = self.next_dose(levels, tox, np.ones(levels.size))
+            if self.stops_at(levels, dose):
+                return dose
         n = np.bincount(levels, minlength=self.n_doses)[None, :]
         y = np.bincount(levels, weights=np.asarray(tox, dtype=float), minlength=self.n_doses)[None, :]
         return int(self.assess(n, y.astype(np.int64))["final"][0])

@@ -14,7 +14,11 @@ of a :class:`~doseesc.conduct.Conduct` (units: days):
   place, as the events engine replaces them; ``max_n`` counts evaluable patients;
 * the trial ends when ``max_n`` evaluable patients have completed their windows (dfcrm's duration:
   last arrival plus the window, when nobody is replaced); the MTD is the CRM's final selection on
-  the complete data.
+  the complete data;
+* with ``stop_n_at_dose``, accrual stops at the arrival of a patient whose dose already holds that
+  many patients not known to be non-evaluable (that patient is not enrolled; the dose is selected),
+  and the trial ends when the patients enrolled have completed their windows; nobody who exits
+  after that is replaced (:class:`~doseesc.designs.tite.TITECRM`'s docstring).
 
 Randomness: trial ``t`` of a run draws only from child ``t`` of ``SeedSequence(seed)`` (arrivals,
 DLTs and exits in the order they are needed), so results do not depend on how trials are split.
@@ -61,6 +65,8 @@ class _Trial:
         self.start: list[float] = []
         self.dlt_at: list[float] = []  # time of the DLT after the first dose (inf: none)
         self.exit_at: list[float] = []  # time of death or transplant after the first dose (inf: none)
+        self.stopped_at: int | None = None  # the dose stop_n_at_dose selected when it stopped accrual
+        self.accrual_end = math.inf  # when stop_n_at_dose stopped accrual
         self.env.process(self.run())
 
     def _evaluable(self, now: float) -> np.ndarray:
@@ -69,17 +75,18 @@ class _Trial:
         lost = (leave < np.minimum(dlt, self.conduct.window_days)) & (start + leave <= now)
         return ~lost
 
-    def _choose(self, now: float) -> int:
+    def _choose(self, now: float) -> tuple[int, np.ndarray]:
+        """The next patient's dose at ``now`` and the doses of the patients it was chosen from."""
         if not self.dose:
-            return self.design.start_dose
+            return self.design.start_dose, np.zeros(0, dtype=np.intp)
         keep = self._evaluable(now)
         levels = np.array(self.dose)[keep]
         if levels.size == 0:
-            return self.design.start_dose
+            return self.design.start_dose, levels
         elapsed = now - np.array(self.start)[keep]
         tox = np.array(self.dlt_at)[keep] <= elapsed
         weights = np.minimum(elapsed / self.conduct.window_days, 1.0)
-        return self.design.next_dose(levels, tox, weights)
+        return self.design.next_dose(levels, tox, weights), levels
 
     def _exit_time(self) -> float:
         disease = self.conduct.disease
@@ -104,7 +111,10 @@ class _Trial:
             if evaluable.sum() < n_max:
                 gap = 1 / rate if c.accrual_process == "regular" else self.gen.exponential(1 / rate)
                 yield self.env.timeout(gap)
-                dose = self._choose(self.env.now)
+                dose, levels = self._choose(self.env.now)
+                if self.design.stops_at(levels, dose):
+                    self.stopped_at, self.accrual_end = dose, self.env.now
+                    return
                 self.dose.append(dose)
                 self.start.append(self.env.now)
                 has_dlt = self.gen.random() < self.p[dose]
@@ -118,14 +128,17 @@ class _Trial:
                 return
             yield self.env.timeout(float((start + leave)[pending_loss].min()) - now)
 
-    def outcome(self) -> tuple[np.ndarray, np.ndarray, float, int]:
-        """Doses and DLTs of the evaluable patients, the trial's end (days) and patients replaced."""
+    def outcome(self) -> tuple[np.ndarray, np.ndarray, int, float, int]:
+        """Doses and DLTs of the evaluable patients, the dose selected, the trial's end (days: the
+        last patient's window or exit) and the patients replaced (non-evaluable before accrual ended)."""
         self.env.run()
         start, dlt, leave = (np.array(v) for v in (self.start, self.dlt_at, self.exit_at))
         window = self.conduct.window_days
-        keep = ~(leave < np.minimum(dlt, window))
-        end = float(np.max(start[keep] + window))
-        return np.array(self.dose)[keep], dlt[keep] < math.inf, end, int((~keep).sum())
+        lost = leave < np.minimum(dlt, window)
+        levels, tox = np.array(self.dose)[~lost], dlt[~lost] < math.inf
+        selected = self.design.final_dose(levels, tox) if self.stopped_at is None else self.stopped_at
+        end = float(np.max(start + np.where(lost, leave, window)))
+        return levels, tox, selected, end, int((lost & (start + leave <= self.accrual_end)).sum())
 
 
 def simulate_tite(
@@ -170,8 +183,7 @@ def simulate_tite(
     split, products = np.zeros(3), np.zeros((3, 3))
     for t, child in enumerate(root.spawn(n_trials)):
         trial = _Trial(design, p, conduct, np.random.default_rng(child))
-        levels, tox, end, lost = trial.outcome()
-        mtd = design.final_dose(levels, tox)
+        levels, tox, mtd, end, lost = trial.outcome()
         selected[mtd + 1] += 1
         n = np.bincount(levels, minlength=k)
         y = np.bincount(levels, weights=tox, minlength=k)
