@@ -5,8 +5,9 @@
 Prints Monte Carlo trials per second for the 6-dose scenario (de-escalation off) at 10^6 and 10^7
 trials, beside (a) a plain per-trial Python loop of the same design (``tests/oracle.py``) and (b) the
 floor: the time numpy's generator alone takes to draw the uniforms the engine consumes (one per
-cohort, E[total n] / 3 per trial, from the exact engine).  Also the exact engine's time for 3 to 10
-doses and, with ``--memory``, the peak resident memory of 10^7 and 10^8 trials in a fresh process.
+trial: the tree of paths draws a trial's whole path from one uniform, ``doseesc.engines.pathtree``).
+Also the exact engine's time for 3 to 10 doses and, with ``--memory``, the peak resident memory of
+10^7 and 10^8 trials in a fresh process.
 Targets (issue 2): >= 5 million trials/s per core, within 8x of the floor; exact engine < 10 ms for
 10 doses; 10^8 trials under 1 GiB.
 """
@@ -80,7 +81,7 @@ def peak_memory_mib(n_trials: int) -> float:
 def measure(quick: bool = False, memory: bool = False) -> dict:
     """Run the measurements; return the figures (the JSON written by ``--json``)."""
     design = ThreePlusThree(len(P_TOX))
-    uniforms_per_trial = exact(design, P_TOX).mean_total_n / 3  # one uniform per cohort of 3
+    uniforms_per_trial = 1.0  # the whole path from one uniform
     simulate(design, P_TOX, 10_000, seed=0)  # compile the table, warm the caches
 
     loop_trials = 5_000 if quick else 20_000

@@ -15,7 +15,9 @@ by wall clock in fresh processes.
   1e6cells/kg --infusions 2 --interval-days 7 --engine mc --posterior --trials 200000``: cold (an
   empty cache folder) and warm (the calibration cached by the cold run).
 * Monte Carlo 3+3 on the textbook curve, 10^7 trials, beside the time numpy takes to draw the
-  uniforms the engine uses (one per cohort: E[cohorts per trial] from the exact engine).
+  uniforms the measured code uses, into a reused buffer: one per trial (its path drawn whole, see
+  ``doseesc.engines.pathtree``), or, measuring older code, one per cohort (the tree walk of commit
+  4781f4f) or one per patient (before issue 16), from the exact engine's E[patients per trial].
 * Monte Carlo HALPC 3+3 under the posterior (a draw per trial), 10^6 trials.
 * Events engine, HALPC 3+3 with the bleeding model (``bench_events.halpc_setup``, HALPC-like
   conduct), at 2, 1 and 1,000 patients per month.
@@ -106,6 +108,18 @@ def uniforms_floor(n_uniforms: int) -> float:
     return time.process_time() - t0
 
 
+def uniforms_per_trial(patients: float) -> float:
+    """Uniforms a 3+3 trial of the measured doseesc draws: one (the tree of paths drawing a trial's
+    path whole), else one per cohort of 3 (the tree walk of 4781f4f), else one per patient."""
+    import importlib.util
+
+    if importlib.util.find_spec("doseesc.engines.pathtree") is None:
+        return patients
+    from doseesc.engines import pathtree
+
+    return 1.0 if hasattr(pathtree, "bin_bits") else patients / 3
+
+
 def measure(quick: bool = False) -> dict:
     """Run the measurements on the doseesc found first on the path; return the figures."""
     import bench_events
@@ -130,13 +144,13 @@ def measure(quick: bool = False) -> dict:
         out["cli_cold_s"] = min([out["cli_cold_s"], *cold])
 
     design = ThreePlusThree(len(P_TOX))
-    cohorts = exact(design, P_TOX).mean_total_n / 3  # one uniform per cohort
+    patients = exact(design, P_TOX).mean_total_n
     simulate(design, P_TOX, 10_000, seed=0)
     n_mc = 10**6 if quick else 10**7
     out["mc_3p3_trials"] = n_mc
     out["mc_3p3_trials_per_s"] = cpu_rate(lambda n: simulate(design, P_TOX, n, seed=1), n_mc, repeats)
-    out["uniforms_per_trial"] = cohorts
-    floor = min(uniforms_floor(round(n_mc * cohorts)) for _ in range(repeats))
+    out["uniforms_per_trial"] = uniforms_per_trial(patients)
+    floor = min(uniforms_floor(round(n_mc * out["uniforms_per_trial"])) for _ in range(repeats))
     out["mc_3p3_times_uniforms"] = (n_mc / out["mc_3p3_trials_per_s"]) / floor
 
     doses = DoseLevels.parse("0.3,0.6,1.2,2.5,5", "1e6cells/kg")
@@ -232,8 +246,11 @@ def markdown_section(f: dict) -> list[str]:
         "The HALPC posterior command end to end (wall clock, fresh processes; cold: empty cache folder), "
         f"Monte Carlo rates in CPU time per core ({f['mc_3p3_trials']:,} 3+3 trials, "
         f"{f['mc_posterior_trials']:,} under the posterior), the events engine with the HALPC model "
-        f"({f['events_trials']:,} trials per rate). The uniforms' floor counts one per cohort "
-        f"({f['uniforms_per_trial']:.2f} per trial); the engine before issue 16 drew one per patient."
+        f"({f['events_trials']:,} trials per rate). The uniforms' floor: numpy drawing the uniforms the "
+        f"measured code uses into a reused buffer ({f['uniforms_per_trial']:.2f} per trial: the whole "
+        "path from one uniform; the code before issue 16 drew one per patient"
+        + (f", {before['uniforms_per_trial']:.2f} per trial" if before else "")
+        + ")."
         + (f" Before: `{before['source']}`, measured in the same run." if before else ""),
         "",
         *markdown_rows(f, before),

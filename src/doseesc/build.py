@@ -512,9 +512,11 @@ def exact_inputs(model) -> tuple[np.ndarray, np.ndarray | None]:
     return model.mean_probabilities(), g2
 
 
-SEED_BYTES = 450
-"""Memory per block of trials before the first trial runs: its ``SeedSequence`` child (measured with
-tracemalloc, numpy 2)."""
+BLOCK_BYTES = 80
+"""Memory per block of trials before the first trial runs: its size in its run of blocks (the
+block's ``SeedSequence`` child is made when the block runs); measured with tracemalloc, numpy 2:
+about 20 bytes per block of the Monte Carlo engine, up to 75 with the events engine's runs of 4
+blocks."""
 TRIAL_BYTES = {"events": 600, "records": 150}
 """Peak memory per simulated trial that an engine keeps (the events engine's per-trial durations and
 counts; per-trial records of mc), measured with tracemalloc over 10^4-10^5 trials."""
@@ -530,7 +532,7 @@ def memory_needed(engine: str, trials: int, *, records: bool = False) -> int:
     per_trial = TRIAL_BYTES["events"] if engine == "events" else 0
     if records:
         per_trial = max(per_trial, TRIAL_BYTES["records"])
-    return -(-trials // block) * SEED_BYTES + trials * per_trial
+    return -(-trials // block) * BLOCK_BYTES + trials * per_trial
 
 
 def available_memory() -> int | None:

@@ -48,6 +48,9 @@ _LOW_BITS = 53
 _LANES = 4
 """Trials' bins per 64-bit number: one 16-bit lane each (a bin has at most 16 bits)."""
 
+_SUB_BITS = 8
+"""Bits of a split bin's look-up table of sub-bins (``searchsorted`` only where one is split)."""
+
 
 def bin_bits(n_leaves: int) -> int:
     """Bits of a uniform's bin: about 32 bins per leaf, so that under about 3% of the trials fall in
@@ -73,6 +76,7 @@ class PathTree:
     bin_leaf: np.ndarray  # (2**bits,) the leaf of the bin's uniforms, where the bin is not split
     leaf_edges: np.ndarray  # (n_leaves + 1,) the first bin of each leaf's run in bin_leaf, then 2**bits
     split_bins: np.ndarray  # sorted bins a threshold splits
+    sub_leaf: np.ndarray  # (n_split << _SUB_BITS,) the same for the sub-bins of split bins, -1: split
     parent: np.ndarray  # (n_nodes,) parent node (-1: the root)
     outcome: np.ndarray  # (n_nodes,) state * J + j of the cohort that led to the node (-1: root)
     levels: tuple[np.ndarray, ...]  # the nodes at each depth, root first
@@ -154,6 +158,11 @@ class PathTree:
         bin_leaf = np.searchsorted(at_least, start, "right")
         last = start + ((1 << below) - 1)
         split_bins = np.flatnonzero(np.searchsorted(at_least, last, "right") != bin_leaf)
+        # The same one level down, within the split bins: _SUB_BITS more bits.
+        finer = below - _SUB_BITS
+        sub_start = ((split_bins[:, None] << below) + (np.arange(1 << _SUB_BITS) << finer)).ravel()
+        sub_leaf = np.searchsorted(at_least, sub_start, "right")
+        sub_split = np.searchsorted(at_least, sub_start + ((1 << finer) - 1), "right") != sub_leaf
         return cls(
             bits=bits,
             n_internal=n_internal,
@@ -162,6 +171,7 @@ class PathTree:
             bin_leaf=bin_leaf,
             leaf_edges=np.searchsorted(bin_leaf, np.arange(leaves.size + 1)),
             split_bins=split_bins,
+            sub_leaf=np.where(sub_split, -1, sub_leaf),
             parent=parent,
             outcome=outcome,
             levels=levels,
@@ -206,10 +216,14 @@ class PathTree:
         for s in n_split:
             draws.append(resolve.random_raw(s))
             resolve.advance(stride - s)
-        below = np.uint64(64 - (_LOW_BITS - self.bits))
-        m = np.repeat(np.tile(split_bins << np.int64(_LOW_BITS - self.bits), n_blocks), in_split.ravel())
-        m += (np.concatenate(draws) >> below).view(np.int64)
-        leaf_of_m = np.searchsorted(self.at_least, m, "right")
+        below = _LOW_BITS - self.bits
+        record = np.repeat(np.tile(np.arange(split_bins.size), n_blocks), in_split.ravel())
+        offset = (np.concatenate(draws) >> np.uint64(64 - below)).view(np.int64)
+        leaf_of_m = np.take(self.sub_leaf, (record << _SUB_BITS) + (offset >> (below - _SUB_BITS)))
+        finest = np.flatnonzero(leaf_of_m < 0)
+        if finest.size:
+            m = (np.take(split_bins, np.take(record, finest)) << below) + np.take(offset, finest)
+            leaf_of_m[finest] = np.searchsorted(self.at_least, m, "right")
         per_bin[split_bins] = 0
         # Leaf k's bins run from leaf_edges[k] to leaf_edges[k + 1] (leaves follow the uniform).
         ended = np.diff(np.concatenate([[0], np.cumsum(per_bin)])[self.leaf_edges])
