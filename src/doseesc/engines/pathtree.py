@@ -14,17 +14,20 @@ leaf.
 
 The inversion is exact for a 53-bit uniform ``m / 2**53`` (numpy's ``random()``): leaf ``k`` is the
 number of cumulative thresholds ``t`` with ``m >= ceil(t * 2**53)``.  The top ``bits`` bits of ``m``
-(its bin) decide the leaf for almost every trial, so a block of trials is counted per bin with one
-``bincount``; a trial whose bin a threshold splits (at most one bin per leaf: a fraction below
-``n_leaves / 2**bits`` of the trials) draws a second number for the bits below the bin.
+(its bin, at most 16 bits) decide the leaf for almost every trial, so a block of trials is counted
+per bin with one ``bincount``.  A trial whose bin a threshold splits (at most one bin per leaf: a
+fraction below ``n_leaves / 2**bits`` of the trials) draws the bits of ``m`` below its bin from a
+second number; a table of the split bins' sub-bins then gives its leaf, and a search of the
+thresholds is left for the few in split sub-bins.
 
 Randomness: the trials draw from ``PCG64(SeedSequence(seed))`` (the root of the run's blocks, whose
-children the step engine uses): trial ``t`` of the run takes number ``t`` for its bin, and the trials
-of block ``b`` in split bins (in order of bin, then of trial) take numbers ``b * block_trials`` on of
-the same generator ``jumped()`` once, a stream of its own.  A chunk ``advance``-s both to its first
-block, so a seed gives the same trials whatever the chunking or the number of processes, without
-seeding a generator per block.  The trials differ from the step engine's (one uniform per cohort);
-their distribution is the same.
+children the step engine uses).  Trial ``t`` of the run takes the top bits of its bin from 16-bit
+lane ``t`` of that stream (lane ``t % 4``, lowest first, of number ``t // 4``); the trials of block
+``b`` in split bins, in order of bin and then of trial, take the bits below from numbers
+``b * block_trials`` on of the same generator ``jumped()`` once, a stream of its own.  A chunk
+``advance``-s both to its first block, so a seed gives the same trials whatever the chunking or the
+number of processes, without seeding a generator per block.  The trials differ from the step
+engine's (one uniform per cohort); their distribution is the same.
 """
 
 from __future__ import annotations
