@@ -46,9 +46,11 @@ _MANIFEST_HEAD = (
 # Text
 
 
-def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None) -> str:
+def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None, model: Any = None) -> str:
     """The operating characteristics as a table: per dose the mean DLT probability, P(selected)
-    (± its Monte Carlo standard error), mean patients and DLTs; then no selection and the totals."""
+    (± its Monte Carlo standard error), mean patients and DLTs; then no selection and the totals;
+    then each kind of DLT tallied (``oc.events``) that the toxicity ``model`` can give (every one
+    when the model is not given)."""
     mc = oc.n_trials is not None
     opts = ", ".join(
         f"{k}={('yes' if v else 'no') if isinstance(v, bool) else v}" for k, v in oc.options.items()
@@ -70,6 +72,8 @@ def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None)
     lines.append(f"{'none':>{w0}}  {'':6}  {pm(oc.p_none, oc.se_p_none):>{width}}")
     lines.append(f"{'total':>{w0}}  {'':6}  {'':>{width}}  {oc.mean_total_n:7.3f}  {oc.mean_total_dlt:8.3f}")
     for name, ev in oc.events.items():
+        if not can_give(model, name):
+            continue
         se = oc.se_mean_n is not None
         per_dose = ", ".join(
             f"{m:.4f}" + (f" ± {e:.4f}" if se else "")
@@ -87,6 +91,15 @@ def format_oc(oc: OperatingCharacteristics, labels: Sequence[str] | None = None)
     if oc.metrics is not None:
         lines.extend(format_metrics(oc.metrics, names))
     return "\n".join(lines)
+
+
+def can_give(model: Any, event: str) -> bool:
+    """Whether toxicity ``model`` gives the kind of DLT ``event`` with a positive probability at some
+    dose (its row of the probability table, :class:`~doseesc.models.base.ToxicityModel`): a graded
+    table without a grade-4 part never gives grade 4, in any course.  True when ``model`` is None."""
+    if model is None or event not in model.events:
+        return True
+    return bool(np.any(model.probability_table[:, 1 + model.events.index(event), :] > 0))
 
 
 def _estimates(figures: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -186,10 +199,11 @@ def format_courses(r) -> str:
     return "\n".join(lines)
 
 
-def format_result(engine: str, result: Any, labels: Sequence[str] | None = None) -> str:
-    """One engine's result as text (table, then course or calendar-time figures)."""
+def format_result(engine: str, result: Any, labels: Sequence[str] | None = None, model: Any = None) -> str:
+    """One engine's result as text (table, then course or calendar-time figures); ``model``, the
+    toxicity model it ran, leaves out the kinds of DLT it cannot give (:func:`format_oc`)."""
     oc = getattr(result, "oc", result)
-    parts = [format_oc(oc, labels)]
+    parts = [format_oc(oc, labels, model)]
     if engine == "courses":
         parts.append(format_courses(result))
     if engine == "events":
