@@ -268,6 +268,15 @@ _last_prepared: list = []
 """The last run's inputs and their plan and tree, reused by its later chunks in this process."""
 
 
+def _same_model(a: ToxicityModel, b: ToxicityModel) -> bool:
+    """Whether two models give a run the same plan: the same object, or two dose-toxicity tables of
+    the same probabilities (``simulate`` makes a new one from every list of probabilities)."""
+    if a is b:
+        return True
+    curves = isinstance(a, DoseToxicityTable) and isinstance(b, DoseToxicityTable)
+    return curves and np.array_equal(a.probability_table, b.probability_table)
+
+
 def _prepared(
     table: DecisionTable, model: ToxicityModel, region: np.ndarray | None, common: bool
 ) -> tuple[_Plan, PathTree | None]:
@@ -279,7 +288,7 @@ def _prepared(
         same_region = (r is None and region is None) or (
             r is not None and region is not None and np.array_equal(r, region)
         )
-        if t is table and m is model and same == settings and same_region:
+        if t is table and _same_model(m, model) and same == settings and same_region:
             return plan, tree
     plan = _Plan.of(table, model, region, common)
     tree = None

@@ -56,10 +56,19 @@ _SUB_BITS = 8
 
 
 def bin_bits(n_leaves: int) -> int:
-    """Bits of a uniform's bin: about 32 bins per leaf, so that under about 3% of the trials fall in
-    a bin a threshold splits, within 2**10 to 2**14 bins (a block's ``bincount``, 8 bytes per bin,
-    stays in the processor's cache)."""
-    return int(np.clip(int(n_leaves - 1).bit_length() + 5, 10, 14))
+    """Bits of a uniform's bin: about 8 bins per leaf, within 2**10 to 2**14 bins.  Few bins keep a
+    block's ``bincount`` (8 bytes per bin) in the processor's first-level cache; the trials whose
+    bin a threshold splits (under ``n_leaves / 2**bits``, about 9% for the 3+3 over 6 doses) mostly
+    find their leaf in the table of sub-bins."""
+    return int(np.clip(int(n_leaves - 1).bit_length() + 3, 10, 14))
+
+
+def _at_or_below(thresholds: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """How many of ``thresholds`` lie at or below each of the increasing ``points`` (as
+    ``searchsorted(thresholds, points, "right")``, searching the few thresholds among the many
+    points instead)."""
+    first = np.searchsorted(points, thresholds, "left")  # the first point at or above each threshold
+    return np.cumsum(np.bincount(first, minlength=points.size + 1))[: points.size]
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,14 +167,13 @@ class PathTree:
         bits = bin_bits(leaves.size)
         below = _LOW_BITS - bits
         start = np.arange(1 << bits, dtype=np.int64) << below
-        bin_leaf = np.searchsorted(at_least, start, "right")
-        last = start + ((1 << below) - 1)
-        split_bins = np.flatnonzero(np.searchsorted(at_least, last, "right") != bin_leaf)
+        bin_leaf = _at_or_below(at_least, start)
+        split_bins = np.flatnonzero(_at_or_below(at_least, start + ((1 << below) - 1)) != bin_leaf)
         # The same one level down, within the split bins: _SUB_BITS more bits.
         finer = below - _SUB_BITS
         sub_start = ((split_bins[:, None] << below) + (np.arange(1 << _SUB_BITS) << finer)).ravel()
-        sub_leaf = np.searchsorted(at_least, sub_start, "right")
-        sub_split = np.searchsorted(at_least, sub_start + ((1 << finer) - 1), "right") != sub_leaf
+        sub_leaf = _at_or_below(at_least, sub_start)
+        sub_split = _at_or_below(at_least, sub_start + ((1 << finer) - 1)) != sub_leaf
         return cls(
             bits=bits,
             n_internal=n_internal,
@@ -174,7 +182,7 @@ class PathTree:
             bin_leaf=bin_leaf,
             leaf_edges=np.searchsorted(bin_leaf, np.arange(leaves.size + 1)),
             split_bins=split_bins,
-            sub_leaf=np.where(sub_split, -1, sub_leaf),
+            sub_leaf=np.where(sub_split, -1, sub_leaf).astype(np.int32),
             parent=parent,
             outcome=outcome,
             levels=levels,
