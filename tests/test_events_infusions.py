@@ -22,8 +22,9 @@ from scipy import integrate, stats
 from doseesc.conduct import Conduct
 from doseesc.designs import ThreePlusThree, compile_design
 from doseesc.engines.accrual import Uniforms
-from doseesc.engines.events import _Setup, _Trial, run_events
+from doseesc.engines.events import run_events
 from doseesc.engines.events_infusions import first_infusion_cdf, level_regimens
+from doseesc.engines.events_trial import Setup, Trial
 from doseesc.models import CovariateTerm, DoseLevels, LogisticRisk, MechanismModel, Regimen
 from doseesc.models.table import DoseToxicityTable
 from doseesc.models.units import Dose
@@ -84,8 +85,8 @@ def test_every_dlt_follows_the_infusion_that_carries_the_risk():
 
 def sample_infusions(model, c: Conduct, dose: int, n: int, seed: int) -> np.ndarray:
     """The infusion (0-based) of ``n`` DLT times the engine draws for a patient at ``dose``."""
-    setup = _Setup(compile_design(ThreePlusThree(model.n_doses)), model, c, first_infusion_cdf(model))
-    trial = _Trial(setup, Uniforms(np.random.default_rng(seed)), [], 0, None)
+    setup = Setup(compile_design(ThreePlusThree(model.n_doses)), model, c, first_infusion_cdf(model))
+    trial = Trial(setup, Uniforms(np.random.default_rng(seed)), [], 0, None)
     return np.array([trial._dlt_time(dose) // c.interval_days for _ in range(n)], dtype=int)
 
 

@@ -1,10 +1,11 @@
 """The patients a trial's accrual brings, met lazily: in order of the end of screening, and only when
 the trial has a slot for them.
 
-The events engine asks three things of accrual: the next patient to pass screening (:meth:`peek`,
-:meth:`take`), to drop the patients whose waiting limit passed before a time (:meth:`skip_before`:
-they are lost), and, at the trial's end, how many patients were screened, failed screening, were still
-in screening, had been lost or were still waiting.  No arrival is a simulation event of its own.
+The events engine asks three things of accrual: the next patient to pass screening, once the
+patients whose waiting limit passed before a time are dropped (:meth:`next_ready`: they are lost;
+:meth:`peek`, and :meth:`take` when the trial doses that patient), and, at the trial's end, how many
+patients were screened, failed screening, were still in screening, had been lost or were still
+waiting.  No arrival is a simulation event of its own.
 
 :class:`PoissonAccrual` uses the memorylessness of Poisson accrual.  Arrivals at rate ``lambda``,
 each screened for an independent time ``S`` and failing with probability ``f``, split (marking
@@ -41,20 +42,20 @@ class Uniforms:
     """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more), and
     Poisson counts from the same generator.  ``draw()`` gives the next uniform; a batch is drawn only
     when its first uniform is asked for, so a Poisson count drawn in between comes from the generator
-    where the uniforms before it left it."""
+    where the uniforms before it left it.  ``gen``: the generator."""
 
-    __slots__ = ("_gen", "draw")
+    __slots__ = ("draw", "gen")
 
     BATCH = 4096
 
     def __init__(self, gen: np.random.Generator) -> None:
-        self._gen = gen
+        self.gen = gen
         # A chain of batches: each uniform is one C-level call, a new batch drawn lazily.
         batches = iter(lambda: gen.random(self.BATCH).tolist(), None)
         self.draw: Callable[[], float] = itertools.chain.from_iterable(batches).__next__
 
     def poisson(self, mean: float) -> int:
-        return int(self._gen.poisson(mean)) if mean > 0 else 0
+        return int(self.gen.poisson(mean)) if mean > 0 else 0
 
 
 Lost = Callable[[float, int], None]
@@ -63,9 +64,23 @@ Lost = Callable[[float, int], None]
 
 class PoissonAccrual:
     """Eligible patients of Poisson accrual, drawn lazily in the order they pass screening (see the
-    module); patient numbers count eligible patients in that order."""
+    module); patient numbers count eligible patients in that order.  ``patient``: the number of the
+    patient :meth:`peek` gives; ``lost``: patients lost so far."""
 
-    __slots__ = ("_d", "_each", "_f", "_g", "_lam", "_next", "_poisson", "_rate", "_u", "_uniform")
+    __slots__ = (
+        "_d",
+        "_f",
+        "_g",
+        "_gen_poisson",
+        "_lam",
+        "_next",
+        "_poisson",
+        "_rate",
+        "_u",
+        "_uniform",
+        "lost",
+        "patient",
+    )
 
     def __init__(self, conduct: Conduct, u: Uniforms) -> None:
         self._rate = conduct.accrual_per_day
@@ -75,9 +90,11 @@ class PoissonAccrual:
         self._uniform = conduct.screening == "uniform" and self._d > 0
         self._u = u.draw
         self._poisson = u.poisson
+        self._gen_poisson = u.gen.poisson
         self._g = 0.0  # G-scale position up to which patients are drawn (or skipped)
         self._next: float | None = None  # the next patient's time, drawn but not taken
-        self._each = 0  # eligible patients met so far (taken or skipped)
+        self.patient = 0  # eligible patients met so far (taken or skipped)
+        self.lost = 0
 
     def _G(self, r: float) -> float:
         d = self._d
@@ -101,46 +118,82 @@ class PoissonAccrual:
             r = self._next = self._G_inverse(g)
         return r
 
-    def take(self) -> tuple[float, int]:
-        """The next eligible patient: (time passed screening, patient number)."""
-        r = self._next
-        if r is None:
-            r = self.peek()
+    def take(self) -> None:
+        """The patient :meth:`peek` gave is dosed."""
         self._next = None
-        self._each = i = self._each + 1
-        return r, i - 1
+        self.patient += 1
 
-    def skip_before(self, t: float, lost: Lost) -> int:
-        """Drop the patients passing screening before ``t``; return how many."""
+    def take_then_peek(self) -> float:
+        """:meth:`take`, then :meth:`peek`."""
+        self.patient += 1
+        self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
+        r = self._next = self._G_inverse(g)
+        return r
+
+    def next_ready(self, t: float, lost: Lost) -> float:
+        """Drop the patients passing screening before ``t`` (lost), then :meth:`peek`: one call where
+        the trial asks for both, at every chance to dose.  G and its inverse are written out: their
+        calls would cost more than the formulas."""
+        r = self._next
+        if r is not None:
+            if r >= t:
+                return r
+            self._next = None
+            n = 1
+        else:
+            n = 0
+        d = self._d
+        if t > 0:  # G(t) = 0 before
+            if self._uniform:
+                g = t * t / (2 * d) if t <= d else t - d / 2
+            else:
+                g = t - d if t > d else 0.0
+            if g > self._g:  # a positive mean
+                n += int(self._gen_poisson(self._lam * (g - self._g)))
+                self._g = g
+        if n:
+            self.patient += n
+            self.lost += n
+        self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
+        if self._uniform:
+            r = self._next = math.sqrt(2 * d * g) if g <= d / 2 else g + d / 2
+        else:
+            r = self._next = g + d
+        return r
+
+    def skip_before(self, t: float, lost: Lost) -> None:
+        """Drop the patients passing screening before ``t`` (lost)."""
         n = 0
         if self._next is not None:
             if self._next >= t:
-                return 0
+                return
             n, self._next = 1, None
         g = self._G(t)
         if g > self._g:
             n += self._poisson(self._lam * (g - self._g))
             self._g = g
-        self._each += n
-        return n
+        self.patient += n
+        self.lost += n
 
     def finish(self, end: float, max_wait: float, lost: Lost) -> tuple[int, int, int, int, int]:
         """At the trial's end: (screened, screen failures, in screening, lost, still waiting) among
-        the patients not taken."""
-        lost_n = self.skip_before(end - max_wait, lost) if max_wait < math.inf else 0
+        the patients not taken, the lost counting those lost before."""
+        if max_wait < math.inf:
+            self.skip_before(end - max_wait, lost)
         waiting = 1 if self._next is not None and self._next <= end else 0
         g_end = self._G(end)
         if g_end > self._g:
             waiting += self._poisson(self._lam * (g_end - self._g))
         failures = self._poisson(self._rate * self._f * g_end)
         in_screening = self._poisson(self._rate * (end - g_end))
-        enrolled = self._each + waiting
-        return enrolled + failures + in_screening, failures, in_screening, lost_n, waiting
+        enrolled = self.patient + waiting
+        return enrolled + failures + in_screening, failures, in_screening, self.lost, waiting
 
 
 class ArrivalList:
     """Every arrival drawn, ARRIVAL_BATCH at a time: time, end of screening, failure; eligible
-    patients met in the order they pass screening; patient numbers count arrivals."""
+    patients met in the order they pass screening; patient numbers count arrivals.  ``patient``: the
+    number of the patient :meth:`peek` gives; ``lost``: patients lost so far."""
 
     def __init__(self, conduct: Conduct, u: Uniforms) -> None:
         self._conduct = conduct
@@ -149,6 +202,8 @@ class ArrivalList:
         self.ready: list[float] = []
         self.failed: list[bool] = []
         self._heap: list[tuple[float, int]] = []  # eligible patients drawn, not met yet
+        self.patient = -1
+        self.lost = 0
 
     def _draw(self) -> None:
         c, u = self._conduct, self._u
@@ -170,35 +225,41 @@ class ArrivalList:
         # is no later than the last arrival.
         while not self._heap or self._heap[0][0] > self.arrival[-1]:
             self._draw()
-        return self._heap[0][0]
+        ready, self.patient = self._heap[0]
+        return ready
 
-    def take(self) -> tuple[float, int]:
-        self.peek()
-        return heapq.heappop(self._heap)
+    def take(self) -> None:
+        heapq.heappop(self._heap)
 
-    def skip_before(self, t: float, lost: Lost) -> int:
-        n = 0
+    def take_then_peek(self) -> float:
+        self.take()
+        return self.peek()
+
+    def next_ready(self, t: float, lost: Lost) -> float:
+        self.skip_before(t, lost)
+        return self.peek()
+
+    def skip_before(self, t: float, lost: Lost) -> None:
         while self.peek() < t:
             lost(*heapq.heappop(self._heap))
-            n += 1
-        return n
+            self.lost += 1
 
     def finish(self, end: float, max_wait: float, lost: Lost) -> tuple[int, int, int, int, int]:
         while self.arrival[-1] <= end:
             self._draw()
-        lost_n = waiting = 0
+        waiting = 0
         for ready, i in sorted(self._heap):
             if ready > end:
                 break
             if ready + max_wait < end:
                 lost(ready, i)
-                lost_n += 1
+                self.lost += 1
             else:
                 waiting += 1
         screened = sum(1 for a in self.arrival if a <= end)
         failures = sum(1 for i in range(screened) if self.failed[i] and self.ready[i] <= end)
         in_screening = sum(1 for i in range(screened) if self.ready[i] > end)
-        return screened, failures, in_screening, lost_n, waiting
+        return screened, failures, in_screening, self.lost, waiting
 
 
 def accrual(conduct: Conduct, u: Uniforms, log: bool) -> PoissonAccrual | ArrivalList:

@@ -38,7 +38,8 @@ from simpy.core import NORMAL, URGENT
 from doseesc.designs.base import DecisionTable, outcome_ranges
 from doseesc.engines.accrual import Uniforms
 from doseesc.engines.courses import CourseOptions, course_figures
-from doseesc.engines.events import LogRecord, _Due, _Setup, _Trial
+from doseesc.engines.events_result import LogRecord
+from doseesc.engines.events_trial import Due, Setup, Trial
 from doseesc.stats import ratio_se
 from doseesc.streams import TrialStreams
 
@@ -60,7 +61,7 @@ class CoursePlan:
     dose_values: tuple[float, ...]
 
 
-class CourseSetup(_Setup):
+class CourseSetup(Setup):
     """The one-course setup, plus each cohort's outcome codes for every later-course outcome."""
 
     def __init__(
@@ -117,7 +118,7 @@ class _Patient:
         self.exit_at = math.inf  # death or transplant (days since accrual opened)
 
 
-class CourseTrial(_Trial):
+class CourseTrial(Trial):
     """A trial whose patients receive several courses (see the module)."""
 
     def __init__(
@@ -131,6 +132,7 @@ class CourseTrial(_Trial):
     ) -> None:
         super().__init__(setup, u, outcomes, kind, log)
         self.s: CourseSetup = setup
+        self.risks = None  # each patient's own (_risks)
         self.patient_streams = patient_streams
         self.patients: dict[int, _Patient] = {}
         self.closed = False
@@ -178,11 +180,12 @@ class CourseTrial(_Trial):
     def _at(self, time: float, priority: int, value: Any, callback: Any) -> None:
         """Call ``callback`` with an event of ``value`` at ``time`` (days since accrual opened), before
         (lower ``priority``) or after the other events of that moment."""
-        self._after(time - self.env.now, value, callback, priority)
+        now = self.env.now
+        self._after(now, time - now, value, callback, priority)
 
     # -- later courses ---------------------------------------------------------------------------
 
-    def _course_end(self, event: _Due) -> None:
+    def _course_end(self, event: Due) -> None:
         """A course is over: the next course's level (the course engine's rule), or the patient
         leaves."""
         s, i = self.s, event._value
@@ -233,7 +236,7 @@ class CourseTrial(_Trial):
             kind = "dlt" if p.grade >= 3 else "window_complete"
             self.log.append(LogRecord(now + t, kind, i, p.level, f"course {course}"))
 
-    def _later_outcome(self, event: _Due) -> None:
+    def _later_outcome(self, event: Due) -> None:
         """A later course's worst grade is known: the open cohort reads it (design 4)."""
         i, grade = event._value
         if self.closed or not self.s.reads_late:
@@ -243,7 +246,8 @@ class CourseTrial(_Trial):
             self.late_dlt = 1
         elif grade == 2 and not p.g2_seen:
             self.late_g2 = min(self.late_g2 + 1, self.s.late_g2_cap)
-        self._check_decision()
+        self._read_late()
+        self._check_decision(event.at)
 
     def _retire(self, p: _Patient) -> None:
         """Count a patient who leaves: courses given (the one an exit ended included), worst grade
@@ -255,17 +259,20 @@ class CourseTrial(_Trial):
 
     # -- the design ------------------------------------------------------------------------------
 
-    def _codes(self) -> list[list[int | None]]:
-        return self.s.late_code[self.late_dlt][self.late_g2]
+    def _read_late(self) -> None:
+        """The open cohort's outcome codes given what later courses showed while it was open."""
+        self.code = self.s.late_code[self.late_dlt][self.late_g2]
+        self.decided = self.s.memo(self.code)
 
-    def _open_cohort(self, state: int) -> None:
+    def _open_cohort(self, state: int, now: float) -> None:
         self.late_dlt = self.late_g2 = 0
-        super()._open_cohort(state)
+        self._read_late()
+        super()._open_cohort(state, now)
 
-    def _halt(self) -> None:
+    def _halt(self, now: float) -> None:
         # A review stops new patients: after the final decision there are none to stop.
         if not self.closed:
-            super()._halt()
+            super()._halt(now)
 
     def _simulate(self) -> None:
         super()._simulate()
