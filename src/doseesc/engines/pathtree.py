@@ -205,20 +205,20 @@ class PathTree:
         split_bins, to_bin = self.split_bins, 16 - self.bits
         bins = np.random.PCG64(blocks.root)
         bins.advance(blocks.first * stride // _LANES)
-        key = (
-            np.empty((n_blocks, stride), dtype=np.intp)
-            if records is not None
-            else np.empty((1, stride), np.intp)
-        )
+        keys = [] if records is not None else None
+        key = np.empty(stride, np.intp)
         per_bin = np.zeros(1 << self.bits, dtype=np.int64)
-        in_split = np.empty((n_blocks, split_bins.size), dtype=np.int64)
-        for b, c in enumerate(sizes):
+        in_split = []
+        for c in sizes:
             lanes = bins.random_raw(-(-c // _LANES)).astype("<u8", copy=False).view("<u2")
-            k = key[b if records is not None else 0, :c]
+            k = key[:c] if keys is None else np.empty(c, np.intp)
             np.right_shift(lanes[:c], to_bin, out=k)
             counts = np.bincount(k, minlength=per_bin.size)
             per_bin += counts
-            np.take(counts, split_bins, out=in_split[b])
+            in_split.append(counts[split_bins])
+            if keys is not None:
+                keys.append(k)
+        in_split = np.stack(in_split)
         # The bits below the bin of the trials in split bins: block b's from number b * stride on.
         resolve = np.random.PCG64(blocks.root).jumped()
         resolve.advance(blocks.first * stride)
@@ -241,8 +241,8 @@ class PathTree:
         ended += np.bincount(leaf_of_m, minlength=self.n_leaves)
         if records is not None:
             first = np.cumsum([0, *n_split])
-            for b, c in enumerate(sizes):
-                self._record(records, b * stride, key[b, :c], leaf_of_m[first[b] : first[b + 1]])
+            for b, k in enumerate(keys):
+                self._record(records, b * stride, k, leaf_of_m[first[b] : first[b + 1]])
         return ended
 
     def _record(self, records: Records, row: int, key: np.ndarray, leaf_in_split: np.ndarray) -> None:
