@@ -307,8 +307,7 @@ def _run_tree(
 ) -> _Tally:
     """Simulate the trials of a run of blocks on the tree of the design's paths
     (:mod:`doseesc.engines.pathtree`)."""
-    n_trials = sum(c for _, c in blocks)
-    rec = Records.empty(n_trials, plan.table.n_doses) if records else None
+    rec = Records.empty(blocks.n_trials, plan.table.n_doses) if records else None
     ended = tree.run(blocks, rec)
     sums = leaf_sums(tree, ended, n_events, plan.limit, plan.levels)
     n_out = plan.outcomes.counts.shape[0]

@@ -261,8 +261,14 @@ class PathTree:
         through = np.zeros(self.parent.shape[0], dtype=np.int64)
         through[self.n_internal :] = ended
         for nodes in self.levels[:0:-1]:
-            np.add.at(through, self.parent[nodes], through[nodes])
+            through += _count(self.parent[nodes], through[nodes], through.shape[0])
         return through
+
+
+def _count(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """``(size,)`` int64 sums of the integer ``weights`` per ``index`` (a ``bincount``: its float64
+    sums are exact below 2**53 trials)."""
+    return np.rint(np.bincount(index, weights=weights, minlength=size)).astype(np.int64)
 
 
 def leaf_sums(
@@ -273,15 +279,12 @@ def leaf_sums(
     (``state * J + j``, ``limit`` = n_live * J of them), the histograms have ``levels`` entries (the
     possible total sample sizes), and the rest are sums over trials of what each leaf's path holds."""
     through = tree.passed(ended)
-    weights = np.zeros(limit, dtype=np.int64)
-    np.add.at(weights, tree.outcome[1:], through[1:])
+    weights = _count(tree.outcome[1:], through[1:], limit)
     n_doses = tree.n.shape[1]
-    selected = np.zeros(n_doses + 1, dtype=np.int64)
-    np.add.at(selected, tree.final, ended)
-    total_n, total_dlt = np.zeros(levels, dtype=np.int64), np.zeros(levels, dtype=np.int64)
+    selected = _count(tree.final, ended, n_doses + 1)
     n = tree.n.sum(axis=1).astype(np.intp)
-    np.add.at(total_n, n, ended)
-    np.add.at(total_dlt, tree.y.sum(axis=1).astype(np.intp), ended)
+    total_n = _count(n, ended, levels)
+    total_dlt = _count(tree.y.sum(axis=1).astype(np.intp), ended, levels)
     ev = tree.events.astype(np.int64)
     events = np.zeros((n_events, n_doses), dtype=np.int64)
     events_sq = np.zeros((n_events, n_doses), dtype=np.int64)
