@@ -160,3 +160,29 @@ def test_conduct_and_model_regimens_must_agree():
         match=r"^Conduct\.infusions = 2, interval_days = 7: the toxicity model's regimen gives 3 infusions",
     ):
         run_events(ThreePlusThree(3), heterogeneous_model(3), conduct(2), 10, seed=1)
+
+
+def test_virtual_groups_average_over_the_standard_normal_score():
+    """The virtual patients of a model reading the coagulation score alone integrate over its law,
+    the standard normal: weights summing to 1, its mean 0 and variance 1, and a patient's risk averaged
+    over them is the quadrature's population risk."""
+    model = heterogeneous_model(1)
+    groups = model.virtual_groups(1)
+    assert [g[0].tolist() for g in groups] == [[0]]
+    _, virtual, w = groups[0]
+    z = virtual["coagulation_score"]
+    assert math.isclose(w.sum(), 1.0, abs_tol=1e-12)
+    assert abs(w @ z) < 1e-12 and math.isclose(w @ z**2, 1.0, abs_tol=1e-8)
+    m = model.mechanisms[0]
+    x = model.doses.values[2]
+    risk = m.risk(np.asarray(x), {"coagulation_score": z}, m.parameters())
+    exact = integrate.quad(
+        lambda s: (
+            stats.norm.pdf(s)
+            * float(m.risk(np.asarray(x), {"coagulation_score": np.asarray(s)}, m.parameters()))
+        ),
+        -12,
+        12,
+        epsabs=1e-12,
+    )[0]
+    assert math.isclose(w @ risk, exact, abs_tol=1e-8)

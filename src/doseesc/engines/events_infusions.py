@@ -89,7 +89,7 @@ def _first_dlt(model: Any) -> np.ndarray:
     n_kinds = 1 if post is None else post.weights.shape[0]
     n_inf = model.regimen.infusions
     out = np.empty((n_kinds, n_inf, model.n_doses))
-    for kinds, virtual, vw in model._virtual_groups(n_kinds):
+    for kinds, virtual, vw in model.virtual_groups(n_kinds):
         virtual = {k: v[:, None] for k, v in virtual.items()}  # virtual patients x kinds
         step = max(1, (1 << 20) // (vw.shape[0] * n_inf))
         for lo in range(0, kinds.shape[0], step):

@@ -219,8 +219,16 @@ class MechanismModel:
                 effect = np.maximum(effect, np.abs(values))
         return effect
 
-    def _virtual_groups(self, n_kinds: int) -> list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
-        """(kinds, virtual patients, weights summing to 1) for averages over the population.
+    def virtual_groups(self, n_kinds: int) -> list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """The virtual patients over which the model averages a risk over the population (its
+        probability table), for ``n_kinds`` trial kinds (posterior draws; 1 without a posterior).
+
+        Each group is (the kinds it serves, as indices; the virtual patients, one array of values per
+        covariate the model reads, an empty dict when it reads none; their weights, summing to 1):
+        the population average of a function ``f`` of the covariates for a kind of the group is
+        ``weights @ f(virtual patients)``.  Other averages over the same population, such as the
+        events engine's per-infusion risks (:mod:`doseesc.engines.events_infusions`), use them so
+        that they agree with the table.
 
         The coagulation score alone is exactly standard normal
         (:meth:`~doseesc.population.Population.coagulation_score`) and the risks are logistic in
@@ -251,7 +259,7 @@ class MechanismModel:
         post = self._posterior
         n_kinds = 1 if post is None else post.weights.shape[0]
         out = np.empty((n_kinds, 1 + len(self.events), self.n_doses))
-        for kinds, virtual, vw in self._virtual_groups(n_kinds):
+        for kinds, virtual, vw in self.virtual_groups(n_kinds):
             virtual = {k: v[:, None] for k, v in virtual.items()}  # virtual patients x kinds
             step = max(1, (1 << 20) // vw.shape[0])  # bounds the (virtual patients x kinds) arrays
             for lo in range(0, kinds.shape[0], step):
