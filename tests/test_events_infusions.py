@@ -24,7 +24,8 @@ from doseesc.designs import ThreePlusThree, compile_design
 from doseesc.engines.accrual import Uniforms
 from doseesc.engines.events import run_events
 from doseesc.engines.events_infusions import first_infusion_cdf, level_regimens
-from doseesc.engines.events_trial import Setup, Trial
+from doseesc.engines.events_setup import Setup
+from doseesc.engines.events_trial import Trial
 from doseesc.models import CovariateTerm, DoseLevels, LogisticRisk, MechanismModel, Regimen
 from doseesc.models.table import DoseToxicityTable
 from doseesc.models.units import Dose

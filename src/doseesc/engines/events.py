@@ -45,7 +45,8 @@ from doseesc.engines.accrual import Uniforms
 from doseesc.engines.courses import CourseOptions
 from doseesc.engines.events_infusions import first_infusion_cdf, level_regimens
 from doseesc.engines.events_result import COUNTS, DurationSummary, EventsResult, LogRecord, Summary
-from doseesc.engines.events_trial import Setup, Trial
+from doseesc.engines.events_setup import Setup
+from doseesc.engines.events_trial import Trial
 from doseesc.engines.parallel import map_chunks, recorded_seed, split_blocks
 from doseesc.engines.records import Records, check_records
 from doseesc.metrics import PatientSplit, Target

@@ -39,7 +39,8 @@ from doseesc.designs.base import DecisionTable, outcome_ranges
 from doseesc.engines.accrual import Uniforms
 from doseesc.engines.courses import CourseOptions, course_figures
 from doseesc.engines.events_result import LogRecord
-from doseesc.engines.events_trial import Due, Setup, Trial
+from doseesc.engines.events_setup import Setup
+from doseesc.engines.events_trial import Due, Trial
 from doseesc.stats import ratio_se
 from doseesc.streams import TrialStreams
 
