@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from doseesc.engines.events import LogRecord
+from doseesc.engines.events_result import LogRecord
 
 _SCREENING = "#c8c8c8"
 _WAITING = "#f0a030"
