@@ -39,10 +39,10 @@ ARRIVAL_BATCH = 16
 
 
 class Uniforms:
-    """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more), and
-    Poisson counts from the same generator.  ``draw()`` gives the next uniform; a batch is drawn only
-    when its first uniform is asked for, so a Poisson count drawn in between comes from the generator
-    where the uniforms before it left it.  ``gen``: the generator."""
+    """Uniforms on [0, 1) from one generator, drawn in batches (a scalar numpy call costs more).
+    ``draw()`` gives the next uniform; a batch is drawn only when its first uniform is asked for, so a
+    count drawn from the generator ``gen`` in between (a Poisson count of :class:`PoissonAccrual`)
+    comes from where the uniforms before it left it."""
 
     __slots__ = ("draw", "gen")
 
@@ -54,9 +54,6 @@ class Uniforms:
         batches = iter(lambda: gen.random(self.BATCH).tolist(), None)
         self.draw: Callable[[], float] = itertools.chain.from_iterable(batches).__next__
 
-    def poisson(self, mean: float) -> int:
-        return int(self.gen.poisson(mean)) if mean > 0 else 0
-
 
 Lost = Callable[[float, int], None]
 """Called with (time passed screening, patient number) for each patient lost individually."""
@@ -65,20 +62,19 @@ Lost = Callable[[float, int], None]
 class PoissonAccrual:
     """Eligible patients of Poisson accrual, drawn lazily in the order they pass screening (see the
     module); patient numbers count eligible patients in that order.  ``patient``: the number of the
-    patient :meth:`peek` gives; ``lost``: patients lost so far."""
+    patient :meth:`peek` gives; ``n_lost``: patients lost so far."""
 
     __slots__ = (
         "_d",
         "_f",
         "_g",
-        "_gen_poisson",
         "_lam",
         "_next",
         "_poisson",
         "_rate",
         "_u",
         "_uniform",
-        "lost",
+        "n_lost",
         "patient",
     )
 
@@ -89,12 +85,12 @@ class PoissonAccrual:
         self._d = conduct.screening_days
         self._uniform = conduct.screening == "uniform" and self._d > 0
         self._u = u.draw
-        self._poisson = u.poisson
-        self._gen_poisson = u.gen.poisson
+        # Poisson counts as ints (a mean of 0 gives 0 and draws nothing).
+        self._poisson = u.gen.poisson
         self._g = 0.0  # G-scale position up to which patients are drawn (or skipped)
         self._next: float | None = None  # the next patient's time, drawn but not taken
         self.patient = 0  # eligible patients met so far (taken or skipped)
-        self.lost = 0
+        self.n_lost = 0
 
     def _G(self, r: float) -> float:
         d = self._d
@@ -149,11 +145,11 @@ class PoissonAccrual:
             else:
                 g = t - d if t > d else 0.0
             if g > self._g:  # a positive mean
-                n += int(self._gen_poisson(self._lam * (g - self._g)))
+                n += int(self._poisson(self._lam * (g - self._g)))
                 self._g = g
         if n:
             self.patient += n
-            self.lost += n
+            self.n_lost += n
         self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
         if self._uniform:
             r = self._next = math.sqrt(2 * d * g) if g <= d / 2 else g + d / 2
@@ -170,10 +166,10 @@ class PoissonAccrual:
             n, self._next = 1, None
         g = self._G(t)
         if g > self._g:
-            n += self._poisson(self._lam * (g - self._g))
+            n += int(self._poisson(self._lam * (g - self._g)))
             self._g = g
         self.patient += n
-        self.lost += n
+        self.n_lost += n
 
     def finish(self, end: float, max_wait: float, lost: Lost) -> tuple[int, int, int, int, int]:
         """At the trial's end: (screened, screen failures, in screening, lost, still waiting) among
@@ -183,17 +179,17 @@ class PoissonAccrual:
         waiting = 1 if self._next is not None and self._next <= end else 0
         g_end = self._G(end)
         if g_end > self._g:
-            waiting += self._poisson(self._lam * (g_end - self._g))
-        failures = self._poisson(self._rate * self._f * g_end)
-        in_screening = self._poisson(self._rate * (end - g_end))
+            waiting += int(self._poisson(self._lam * (g_end - self._g)))
+        failures = int(self._poisson(self._rate * self._f * g_end))
+        in_screening = int(self._poisson(self._rate * (end - g_end)))
         enrolled = self.patient + waiting
-        return enrolled + failures + in_screening, failures, in_screening, self.lost, waiting
+        return enrolled + failures + in_screening, failures, in_screening, self.n_lost, waiting
 
 
 class ArrivalList:
     """Every arrival drawn, ARRIVAL_BATCH at a time: time, end of screening, failure; eligible
     patients met in the order they pass screening; patient numbers count arrivals.  ``patient``: the
-    number of the patient :meth:`peek` gives; ``lost``: patients lost so far."""
+    number of the patient :meth:`peek` gives; ``n_lost``: patients lost so far."""
 
     def __init__(self, conduct: Conduct, u: Uniforms) -> None:
         self._conduct = conduct
@@ -203,7 +199,7 @@ class ArrivalList:
         self.failed: list[bool] = []
         self._heap: list[tuple[float, int]] = []  # eligible patients drawn, not met yet
         self.patient = -1
-        self.lost = 0
+        self.n_lost = 0
 
     def _draw(self) -> None:
         c, u = self._conduct, self._u
@@ -242,7 +238,7 @@ class ArrivalList:
     def skip_before(self, t: float, lost: Lost) -> None:
         while self.peek() < t:
             lost(*heapq.heappop(self._heap))
-            self.lost += 1
+            self.n_lost += 1
 
     def finish(self, end: float, max_wait: float, lost: Lost) -> tuple[int, int, int, int, int]:
         while self.arrival[-1] <= end:
@@ -253,13 +249,13 @@ class ArrivalList:
                 break
             if ready + max_wait < end:
                 lost(ready, i)
-                self.lost += 1
+                self.n_lost += 1
             else:
                 waiting += 1
         screened = sum(1 for a in self.arrival if a <= end)
         failures = sum(1 for i in range(screened) if self.failed[i] and self.ready[i] <= end)
         in_screening = sum(1 for i in range(screened) if self.ready[i] > end)
-        return screened, failures, in_screening, self.lost, waiting
+        return screened, failures, in_screening, self.n_lost, waiting
 
 
 def accrual(conduct: Conduct, u: Uniforms, log: bool) -> PoissonAccrual | ArrivalList:
