@@ -67,7 +67,7 @@ class Due:
 class Clock(simpy.Environment):
     """A trial's simpy environment.  The engine schedules its own events (:class:`Due`) and uses none
     of the environment's event factories (``process``, ``timeout`` ...), which simpy binds to each
-    new environment of its own class only: a subclass is created at about half the cost."""
+    new environment of its own class only: a subclass is created at about a fifth of the cost."""
 
 
 class TrialOver(Exception):
