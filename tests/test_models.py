@@ -158,7 +158,8 @@ def test_model_validation_names_fields():
         ).mean_probabilities()
 
 
-# --- zero covariate effects: the table model, number for number ---------------------------------
+# --- zero covariate effects: the table model, number for number (in distribution where the model
+# counts bleeds apart) ---------------------------------------------------------------------------
 
 
 def _zero_effect_models():
@@ -194,7 +195,17 @@ def test_zero_covariate_effects_reduce_to_the_table_model(name):
     design = ThreePlusThree(5)
     mc_model = simulate(design, model, 40_000, seed=11, chunk_trials=1 << 14).to_dict()
     mc_table = simulate(design, table, 40_000, seed=11).to_dict()
-    assert _table_like(mc_model) == mc_table
+    if name == "halpc+other":
+        # Bleeds counted apart from the other DLTs make more paths (a cohort's outcome is its
+        # DLTs and its bleeds), so the engine draws each trial from a finer distribution of paths:
+        # the same distribution of what the table model counts, other trials for the seed.
+        like = _table_like(mc_model)
+        for key in ("p_select", "mean_n", "mean_dlt"):
+            diff = np.abs(np.subtract(like[key], mc_table[key]))
+            se = np.hypot(like[f"se_{key}"], mc_table[f"se_{key}"])
+            assert np.all(diff <= 4 * se), key
+    else:
+        assert _table_like(mc_model) == mc_table
     assert exact(design, p).to_dict() == exact(design, table.p).to_dict()
     if name == "halpc":  # the only mechanism: every DLT is a bleed
         assert mc_model["events"][EVENT]["mean_per_dose"] == mc_model["mean_dlt"]
