@@ -12,7 +12,7 @@ from blrm_oracle import posterior_at_dose
 from scipy.integrate import dblquad
 from scipy.special import logit
 
-from doseesc.designs.base import compile_design
+from doseesc.designs.base import DecisionTable, compile_design
 from doseesc.designs.blrm import BLRM
 from doseesc.designs.blrm_model import BLRMModel, BLRMPrior
 from doseesc.engines.exact import exact
@@ -156,9 +156,15 @@ def test_narrow_posteriors_get_finer_grids_and_batches_do_not_change_the_numbers
     assert any(level1 >= 2 and level2 >= 1 for level1, level2 in m._grids)
 
 
-def test_ewoc_holds_on_every_reachable_state():
+@pytest.fixture(scope="module")
+def tabulated() -> tuple[BLRM, DecisionTable]:
+    """The BLRM of the scenario's five doses and its state graph (2-3 s to tabulate: done once)."""
     d = BLRM(5, doses=DOSES, max_increase=1.1)
-    t = compile_design(d)
+    return d, compile_design(d)
+
+
+def test_ewoc_holds_on_every_reachable_state(tabulated):
+    d, t = tabulated
     n, y = d.per_dose(t.states)
     s = d.model.summaries(n, y)
     started = n.sum(axis=1) > 0  # the first cohort's dose is chosen before any data
@@ -168,9 +174,8 @@ def test_ewoc_holds_on_every_reachable_state():
     assert started.sum() > 100
 
 
-def test_early_stops_have_six_at_the_mtd_and_high_target_probability():
-    d = BLRM(5, doses=DOSES, max_increase=1.1)
-    t = compile_design(d)
+def test_early_stops_have_six_at_the_mtd_and_high_target_probability(tabulated):
+    d, t = tabulated
     n, y = d.per_dose(t.states)
     live = np.arange(t.n_live)
     checked = 0

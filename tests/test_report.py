@@ -95,11 +95,21 @@ def md_tables(text: str) -> list[list[list[str]]]:
     return tables
 
 
-def test_markdown_tables_equal_the_oracle_after_rounding(run_folder, oracle, tmp_path):
+@pytest.fixture(scope="module")
+def md_report(run_folder, tmp_path_factory) -> Path:
+    """``doseesc report --format md`` of the run, written with umask 022 into a folder of its own."""
+    out = tmp_path_factory.mktemp("md") / "r.md"
+    old = os.umask(0o022)
+    try:
+        assert main(["report", str(run_folder), "--format", "md", "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    return out
+
+
+def test_markdown_tables_equal_the_oracle_after_rounding(run_folder, md_report, oracle):
     oc, metrics = oracle
-    out = tmp_path / "r.md"
-    assert main(["report", str(run_folder), "--format", "md", "--out", str(out)]) == 0
-    text = out.read_text()
+    text = md_report.read_text()
     tables = md_tables(text)
     dose, trial = tables[-2], tables[-1]  # the last study's two tables (after any boundary table)
     assert dose[0][:5] == [
@@ -134,7 +144,7 @@ def test_markdown_tables_equal_the_oracle_after_rounding(run_folder, oracle, tmp
     assert close(rows["% correct selection"][1], 100 * mc["p_correct"], 1)
     assert "seed 4" in text and "2,000 simulated trials" in text and "doseesc 0.1.0" in text
     for name in re.findall(r"\]\((r_figures/[^)]+)\)", text):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (md_report.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # -- LaTeX --------------------------------------------------------------------------------------
@@ -213,10 +223,8 @@ def test_html_is_one_self_contained_file(run_folder):
 # -- compare and sweep folders ------------------------------------------------------------------
 
 
-def test_compare_report_puts_the_designs_of_one_curve_in_one_table(tmp_path):
-    a, b = ROOT / "scenarios" / "textbook_3p3.toml", ROOT / "scenarios" / "textbook_3p3_deescalate.toml"
-    folder = tmp_path / "cmp"
-    assert main(["compare", str(a), str(b), "--out", str(folder)]) == 0
+def test_compare_report_puts_the_designs_of_one_curve_in_one_table(compare_3p3, tmp_path):
+    folder, _ = compare_3p3  # textbook_3p3 and textbook_3p3_deescalate (conftest.py)
     report = read_report(folder, target=0.25)
     (study,) = report.studies
     assert [arm.label for arm in study.arms] == ["3+3", "3+3, deescalate"]
@@ -343,13 +351,8 @@ def test_a_folder_without_results_is_one_line_exit_2(tmp_path, capsys):
     assert "--format" in capsys.readouterr().err
 
 
-def test_every_file_written_is_as_readable_as_the_csv_files(run_folder, tmp_path):
+def test_every_file_written_is_as_readable_as_the_csv_files(run_folder, md_report):
     csv_mode = stat.S_IMODE((run_folder / "selection.csv").stat().st_mode)
     assert all(stat.S_IMODE(p.stat().st_mode) == csv_mode for p in run_folder.iterdir())
-    old = os.umask(0o022)
-    try:
-        build_report(run_folder, "md", tmp_path / "perm.md")
-    finally:
-        os.umask(old)
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    written = [p for p in md_report.parent.rglob("*") if p.is_file()]  # the report, written with umask 022
     assert len(written) > 1 and all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in written)

@@ -82,12 +82,10 @@ def strict_json(text: str):
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
-    """A results folder written by ``doseesc run`` (copied by the tests that change it)."""
-    folder = tmp_path_factory.mktemp("run") / "out"
-    code, _, err = outcome(["run", str(SCENARIO), "--trials", "50", "--out", str(folder)])
-    assert code == 0, err
-    return folder
+def results(scenario_run) -> Path:
+    """A results folder written by ``doseesc run`` with a few trials, shared by the test files
+    (conftest.py); copied by the tests that change it."""
+    return scenario_run(SCENARIO)[0]
 
 
 def fresh_results(results: Path, tmp_path: Path) -> Path:
@@ -644,17 +642,23 @@ def test_workers_die_with_a_killed_parent():
     assert not any(_alive(w) for w in workers), workers
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.7, 1.2, 1.7])
-def test_a_sweep_killed_at_any_moment_resumes_to_the_same_table(tmp_path, delay):
-    base = tmp_path / "base.toml"
-    base.write_text(SCENARIO.read_text().replace("trials = 200000", "trials = 400"))
-    sweep = tmp_path / "grid.toml"
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory) -> tuple[Path, str]:
+    """A sweep file of two combinations in chunks of 100 trials, and its table run uninterrupted."""
+    here = tmp_path_factory.mktemp("sweep")
+    (here / "base.toml").write_text(SCENARIO.read_text().replace("trials = 200000", "trials = 400"))
+    sweep = here / "grid.toml"
     sweep.write_text(
         '[sweep]\nbase = "base.toml"\nseed = 3\nchunk_trials = 100\n'
         '[axes]\n"design.deescalate" = [false, true]\n'
     )
-    clean = tmp_path / "clean"
-    assert outcome(["sweep", str(sweep), "--out", str(clean)])[0] == 0
+    assert outcome(["sweep", str(sweep), "--out", str(here / "clean")])[0] == 0
+    return sweep, (here / "clean" / "sweep.csv").read_text()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.7, 1.2, 1.7])
+def test_a_sweep_killed_at_any_moment_resumes_to_the_same_table(small_sweep, tmp_path, delay):
+    sweep, clean = small_sweep
     killed = tmp_path / "killed"
     proc = _start(["sweep", str(sweep), "--out", str(killed)])
     time.sleep(delay)
@@ -662,4 +666,4 @@ def test_a_sweep_killed_at_any_moment_resumes_to_the_same_table(tmp_path, delay)
     proc.communicate(timeout=60)
     code, _, err = outcome(["sweep", str(sweep), "--out", str(killed)])
     assert code == 0, err
-    assert (killed / "sweep.csv").read_text() == (clean / "sweep.csv").read_text()
+    assert (killed / "sweep.csv").read_text() == clean

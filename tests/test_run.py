@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,9 +34,8 @@ def run(tmp_path: Path, scenario: Path, *extra: str, out: str = "out") -> Path:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_every_scenario_runs_with_few_trials(tmp_path, capsys, path):
-    folder = run(tmp_path, path, "--trials", "64", "--seed", "1")
-    out = capsys.readouterr().out
+def test_every_scenario_runs_with_few_trials(scenario_run, path):
+    folder, out = scenario_run(path)  # doseesc run PATH --trials 64 --seed 1, once (conftest.py)
     data = json.loads((folder / "results.json").read_text())
     engines = list(data["engines"])
     assert engines == data["scenario"]["run"]["engines"]
@@ -55,7 +55,7 @@ def test_every_scenario_runs_with_few_trials(tmp_path, capsys, path):
     with (folder / "selection.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(engines) * (n + 1) and rows[-1]["dose_label"] == "none"
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left beside it
+    assert [p.name for p in folder.parent.iterdir()] == ["out"]  # no temporary folder left beside it
 
 
 def test_results_json_holds_inputs_seed_version_and_standard_errors(tmp_path, capsys):
@@ -85,12 +85,12 @@ def test_results_json_holds_inputs_seed_version_and_standard_errors(tmp_path, ca
     assert summary["exact", "mean_total_patients"]["se"] == ""
 
 
-def test_same_seed_same_files_and_the_folder_is_replaced_whole(tmp_path, capsys):
+def test_same_seed_same_files_and_the_folder_is_replaced_whole(scenario_run, tmp_path, capsys):
     path = ROOT / "scenarios" / "textbook_3p3.toml"
-    folder = run(tmp_path, path, "--trials", "3000", "--seed", "7")
+    folder = Path(shutil.copytree(scenario_run(path)[0], tmp_path / "out"))
     first = (folder / "results.json").read_text()
     (folder / "results.json").write_text("edited by hand")  # a file of the manifest: doseesc's
-    run(tmp_path, path, "--trials", "3000", "--seed", "7")
+    run(tmp_path, path, *scenario_run.options)  # as the shared run was made
     assert (folder / "results.json").read_text() == first
     listed = (folder / MARKER).read_text().splitlines()[1:]
     assert sorted(listed) == sorted(p.name for p in folder.iterdir() if p.name != MARKER)
@@ -121,11 +121,9 @@ def test_a_folder_not_written_by_doseesc_is_never_replaced(tmp_path, capsys):
     assert [p.name for p in precious.iterdir()] == ["thesis.tex"]
 
 
-def test_compare_prints_a_table_and_writes_the_figure(tmp_path, capsys):
-    a, b = ROOT / "scenarios" / "textbook_3p3.toml", ROOT / "scenarios" / "textbook_3p3_deescalate.toml"
-    folder = tmp_path / "cmp"
-    assert main(["compare", str(a), str(b), "--out", str(folder)]) == 0
-    out = capsys.readouterr().out.splitlines()
+def test_compare_prints_a_table_and_writes_the_figure(compare_3p3):
+    folder, printed = compare_3p3  # textbook_3p3 and textbook_3p3_deescalate (conftest.py)
+    out = printed.splitlines()
     assert out[0].split()[:3] == ["scenario", "design", "engine"]
     assert out[1].startswith("textbook_3p3 ") and out[2].startswith("textbook_3p3_deescalate ")
     assert (folder / "comparison.png").read_bytes()[:8] == PNG
@@ -185,12 +183,11 @@ def test_progress_is_silent_off_a_terminal_and_draws_on_one(tmp_path):
     assert loud.text.endswith("\r\033[K")  # the line is cleared at the end
 
 
-def test_sigint_leaves_the_output_folder_as_it_was(tmp_path):
+def test_sigint_leaves_the_output_folder_as_it_was(scenario_run, tmp_path):
     """A real process, interrupted while simulating: exit 130 with one line, the earlier results
     untouched, no temporary folder left."""
     scenario = ROOT / "scenarios" / "textbook_3p3.toml"
-    folder = tmp_path / "out"
-    assert main(["run", str(scenario), "--out", str(folder), "--trials", "100"]) == 0
+    folder = Path(shutil.copytree(scenario_run(scenario)[0], tmp_path / "out"))
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     proc = subprocess.Popen(
         [

@@ -90,7 +90,7 @@ def test_stop_n_at_dose_with_slow_accrual_is_the_crms():
     # Complete data at every decision: the TITE-CRM with stop_n_at_dose is the CRM with cohorts of
     # one and the core's stop_n_at_dose (doseesc.designs.base.with_limits), which the exact engine
     # enumerates; with N = 10 and 3 at a dose, some trials stop at a full dose, others reach N.
-    n_trials, n_max, stop_n = 1500, 10, 3
+    n_trials, n_max, stop_n = 800, 10, 3
     tite = TITECRM(6, target=0.3, skeleton=SKELETON, max_n=n_max, stop_n_at_dose=stop_n)
     r = simulate_tite(tite, P, Conduct(accrual_per_month=0.5, accrual_process="regular"), n_trials, seed=6)
     ex = exact(CRM(6, target=0.3, skeleton=SKELETON, max_n=n_max, stop_n_at_dose=stop_n), P)
