@@ -74,3 +74,19 @@ def test_the_grade_4_line_when_the_table_has_grade_4():
 def test_can_give_reads_the_models_probability_of_grade_4(model, gives):
     assert can_give(model, "grade 4") is gives
     assert can_give(None, "grade 4") is True
+
+
+def test_the_command_line_text_follows_the_model(capsys):
+    """``doseesc simulate`` passes its model to the text: no grade-4 line from a graded table
+    without grade 4 (several courses in calendar time), the line with ``--p-grade4``."""
+    from doseesc.cli import main
+
+    base = [
+        "simulate", "--design", "atd2", "--p-tox", "0.05,0.1,0.2,0.3,0.5",
+        "--p-grade2", "0.2,0.2,0.3,0.3,0.3", "--engine", "events", "--courses", "3",
+        "--accrual-per-month", "2", "--trials", "40", "--seed", "3",
+    ]  # fmt: skip
+    assert main(base) == 0
+    assert LINE not in capsys.readouterr().out
+    assert main([*base, "--p-grade4", "0.01,0.02,0.05,0.1,0.2"]) == 0
+    assert LINE in capsys.readouterr().out

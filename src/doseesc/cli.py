@@ -713,7 +713,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:
-        print(format_result(args.engine, result))
+        print(format_result(args.engine, result, model=model))
     return 0
 
 

@@ -240,7 +240,7 @@ def format_run(res) -> str:
         head.append(f"{tox.band.label}: {band}")
     blocks = ["\n".join(head)]
     for engine, result in res.results.items():
-        blocks.append(f"[{engine}]\n" + format_result(engine, result, tox.labels))
+        blocks.append(f"[{engine}]\n" + format_result(engine, result, tox.labels, res.models.get(engine)))
     return "\n\n".join(blocks)
 
 

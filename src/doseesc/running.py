@@ -72,6 +72,8 @@ class ScenarioResult:
     seed: int
     results: dict[str, Any]
     toxicity: ToxicityCurve
+    models: dict[str, Any] = field(default_factory=dict)
+    """Each engine's toxicity model (what its text output may name, e.g. grade 4 only if possible)."""
 
     def oc(self, engine: str):
         """The :class:`~doseesc.results.OperatingCharacteristics` of ``engine``."""
@@ -171,6 +173,7 @@ def run_scenario(
 
     seed = s.run.seed if s.run.seed is not None else int(np.random.SeedSequence().entropy)
     results: dict[str, Any] = {}
+    engine_models: dict[str, Any] = {}
     curve_model = None
     models: dict[str, Any] = {}
     for i, engine in enumerate(s.run.engines):
@@ -178,6 +181,7 @@ def run_scenario(
         progress = stage(i, engine, trials) if stage else None
         design, model = s.build(engine, models)
         curve_model = curve_model or model
+        engine_models[engine] = model
         try:
             # The design's own conduct (e.g. nct05727722's 60-day window) unless the file overrides it.
             conduct = None
@@ -198,7 +202,7 @@ def run_scenario(
             )
         except SpecError as exc:
             raise ScenarioError(s.file, exc.render()) from None
-    return ScenarioResult(s, seed, results, toxicity_curve(s, curve_model))
+    return ScenarioResult(s, seed, results, toxicity_curve(s, curve_model), engine_models)
 
 
 __all__ = ["ScenarioResult", "ToxicityCurve", "run_scenario", "toxicity_curve"]
