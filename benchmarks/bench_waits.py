@@ -187,8 +187,9 @@ def measure(quick: bool = False) -> dict:
     return out
 
 
-def baseline(src: Path, quick: bool) -> dict:
-    """The same figures measured on the doseesc source folder ``src``, in a fresh process."""
+def in_fresh_process(src: Path, quick: bool) -> dict:
+    """The figures measured on the doseesc source folder ``src``, in a fresh process: ``run_all.py``
+    measures the code and its baseline alike, neither after the other benchmarks in one process."""
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         args = [
             sys.executable,
@@ -251,7 +252,8 @@ def markdown_section(f: dict) -> list[str]:
     return [
         "## Where users wait (issue 16)",
         "",
-        "The HALPC posterior command end to end (wall clock, fresh processes; cold: empty cache folder), "
+        "Each code measured in a fresh process. The HALPC posterior command end to end (wall clock, "
+        "fresh processes; cold: empty cache folder), "
         f"Monte Carlo rates in CPU time per core ({f['mc_3p3_trials']:,} 3+3 trials, "
         f"{f['mc_posterior_trials']:,} under the posterior), the events engine with the HALPC model "
         f"({f['events_trials']:,} trials per rate). The uniforms' floor: numpy drawing the uniforms the "
@@ -282,7 +284,7 @@ def main() -> None:
     def run(quick: bool = False) -> dict:
         figures = measure(quick)
         if src is not None:
-            figures["baseline"] = baseline(src, quick) | {"source": str(src)}
+            figures["baseline"] = in_fresh_process(src, quick) | {"source": str(src)}
         return figures
 
     bench_main(__doc__, run, print_figures, "fewer trials and repeats")

@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--quick] [--out DIR] [--baseline SRC]
 
-Collects, in one process (and fresh subprocesses for peak memory):
+Collects, in one process (and fresh subprocesses for peak memory and issue 16's figures):
 
 * the 3+3 Monte Carlo engine at 10^6 and 10^7 trials, against a plain per-trial Python loop and
   the random-number floor, the exact engine for 3 to 10 doses, and the peak resident memory of
@@ -14,8 +14,9 @@ Collects, in one process (and fresh subprocesses for peak memory):
 * scaling with 1 and 2 worker processes for each engine;
 * where users wait (issue 16): the HALPC posterior command cold and warm, the Monte Carlo engine
   under the posterior and on a fixed curve against its uniforms, the events engine with the HALPC
-  model at 1 and 1,000 patients/month (``bench_waits.py``; with ``--baseline SRC`` the same figures
-  for another source folder, e.g. an export of an earlier commit, measured in the same run);
+  model at 1 and 1,000 patients/month (``bench_waits.py``, in a fresh process; with ``--baseline
+  SRC`` the same figures for another source folder, e.g. an export of an earlier commit, measured in
+  the same run, also in a fresh process);
 * the model-assisted interval designs BOIN, Keyboard, mTPI-2 and i3+3: exact operating
   characteristics from a cold start (table compiled in the call) for N = 30 and 36 in cohorts of 3
   and N = 6 to 18 in cohorts of 1, the largest N computed within 60 s (a bounded search, 180 s at
@@ -126,9 +127,11 @@ def run(quick: bool, baseline: Path | None = None) -> dict:
     print("start-up of the command line ...", flush=True)
     figures["startup"] = bench_startup.measure(quick=quick)
     print("where users wait (issue 16) ...", flush=True)
-    figures["waits"] = bench_waits.measure(quick=quick)
+    # In fresh processes, the code and its baseline alike.
+    figures["waits"] = bench_waits.in_fresh_process(HERE.parent / "src", quick)
     if baseline is not None:
-        figures["waits"]["baseline"] = bench_waits.baseline(baseline, quick) | {"source": str(baseline)}
+        before = bench_waits.in_fresh_process(baseline, quick)
+        figures["waits"]["baseline"] = before | {"source": str(baseline)}
     print("peak memory (fresh processes) ...", flush=True)
     sizes = (10**6, 10**7) if quick else (10**7, 10**8)
     figures["peak_rss_mib"] = {str(n): bench_threeplusthree.peak_memory_mib(n) for n in sizes}
@@ -173,8 +176,8 @@ def markdown(f: dict) -> str:
         "## Monte Carlo 3+3",
         "",
         f"6 doses, p_tox = {', '.join(f'{p:g}' for p in t33['scenario'])}, de-escalation off: "
-        f"{t33['uniforms_per_trial']:.2f} uniforms per trial (one per cohort, E[total n] / 3 from the exact "
-        f"engine). Plain loop: `tests/oracle.py`'s per-trial Python loop, "
+        f"{t33['uniforms_per_trial']:.2f} uniform per trial (the tree of paths draws a trial's whole path "
+        f"from one). Plain loop: `tests/oracle.py`'s per-trial Python loop, "
         f"{t33['plain_loop_trials_per_s']:,.0f} trials/s. RNG floor: the time numpy's generator alone "
         "takes to draw the uniforms.",
         "",
