@@ -173,7 +173,10 @@ REPRO_TRIALS = 3 * BLOCK_TRIALS + 1234  # not a multiple of the block size: a sh
 
 
 @pytest.mark.parametrize(("deescalate", "expand_top"), [(False, False), (True, True)])
-def test_bit_identical_whatever_chunking_and_jobs(deescalate, expand_top):
+def test_bit_identical_whatever_chunking_and_jobs(monkeypatch, deescalate, expand_top):
+    from doseesc.engines import montecarlo
+
+    monkeypatch.setattr(montecarlo, "TREE_WORKERS_FROM", 0)  # worker processes even for a short run
     design = ThreePlusThree(6, deescalate, expand_top)
     base = simulate(design, REPRO_P, REPRO_TRIALS, seed=11, chunk_trials=BLOCK_TRIALS, jobs=1)
     for chunk_trials, jobs in [
@@ -444,6 +447,24 @@ def test_tree_stream_layout(monkeypatch):
     for d in range(4):
         assert np.array_equal(rec[f"n_{d}"].to_numpy(), tree.n[leaf, d])
         assert np.array_equal(rec[f"dlt_{d}"].to_numpy(), tree.y[leaf, d])
+
+
+def test_a_short_run_on_the_tree_stays_in_this_process(monkeypatch):
+    """Worker processes cost more to start than a run on the tree of paths of fewer than
+    TREE_WORKERS_FROM trials takes: jobs = 2 then runs here, with the same result."""
+    from doseesc.engines import montecarlo
+
+    asked = []
+    real = montecarlo.map_chunks
+    monkeypatch.setattr(
+        montecarlo,
+        "map_chunks",
+        lambda fn, fixed, varying, jobs: asked.append(jobs) or real(fn, fixed, varying, jobs),
+    )
+    design = ThreePlusThree(6)
+    one = simulate(design, REPRO_P, REPRO_TRIALS, seed=4, chunk_trials=BLOCK_TRIALS)
+    assert_identical(one, simulate(design, REPRO_P, REPRO_TRIALS, seed=4, chunk_trials=BLOCK_TRIALS, jobs=2))
+    assert asked == [1, 1]
 
 
 def _both_engines(monkeypatch, design, model, n_trials, **kwargs):
