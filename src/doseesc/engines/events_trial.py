@@ -290,19 +290,7 @@ class Trial:
             self.observed_g2 += 1
         elif outcome != _COMPLETE:
             self.observed += 1
-        # _check_decision written out (most outcomes decide nothing; a call costs more than a look-up).
-        s, open_slots = self.s, self.open_slots
-        if open_slots and not s.close:
-            return
-        unknown = self.pending + open_slots
-        if unknown and not s.early:
-            return
-        key = (self.state, self.observed, self.observed_g2, unknown)
-        target = self.decided.get(key)
-        if target is None:
-            target = self.decided[key] = self._decided(self.code, key)
-        if target >= 0:
-            self._advance(target, now)
+        self._check_decision(now)
 
     def _halt(self, now: float) -> None:
         self.halts += 1
