@@ -13,9 +13,11 @@ trial, and the tallies read from where the trials ended (a seed's result then di
 step engine's, with the same distribution).
 
 Reproducibility: trials are grouped in blocks of :data:`BLOCK_TRIALS`, the unit of randomness; block
-``b`` draws only from the generator of child ``b`` of ``SeedSequence(seed)``, in a fixed order.  A
-chunk (the unit of memory and of work for a worker process) is a run of whole blocks, so the result
-for a seed is bit-identical whatever the chunk size or the number of worker processes.
+``b`` draws only from the generator of child ``b`` of ``SeedSequence(seed)``, in a fixed order (on
+the tree of paths, from the positions of its trials in two streams of the seed itself, see
+:mod:`doseesc.engines.pathtree`).  A chunk (the unit of memory and of work for a worker process) is
+a run of whole blocks, so the result for a seed is bit-identical whatever the chunk size or the
+number of worker processes.
 
 Common random numbers (``simulate(..., common_random_numbers=True)``): the k-th patient of trial t
 gets the same uniform whatever the design (:class:`~doseesc.streams.PatientUniforms`), so designs
@@ -554,7 +556,7 @@ def simulate(
     if (
         jobs > 1
         and n_trials < TREE_WORKERS_FROM
-        and _prepared(table, model, region, common_random_numbers)[1]
+        and _prepared(table, model, region, common_random_numbers)[1] is not None
     ):
         jobs = 1  # the trials take less time here than starting worker processes would
     root, chunks = split_blocks(n_trials, seed, chunk_trials, jobs, BLOCK_TRIALS)
