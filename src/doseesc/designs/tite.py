@@ -96,8 +96,9 @@ class TITECRM(CRM):
     def stops_at(self, levels: np.ndarray, dose: int) -> bool:
         """Whether ``stop_n_at_dose`` ends the trial before a patient at ``dose``, given the doses of
         the patients so far (the trial then selects ``dose``)."""
-        held = int(np.count_nonzero(np.asarray(levels) == dose))
-        return self.stop_n_at_dose is not None and held >= self.stop_n_at_dose
+        if self.stop_n_at_dose is None:
+            return False
+        return int(np.count_nonzero(np.asarray(levels) == dose)) >= self.stop_n_at_dose
 
     def final_dose(self, levels: np.ndarray, tox: np.ndarray) -> int:
         """The MTD on complete follow-up when ``max_n`` completes the trial: the next patient's dose

@@ -121,41 +121,17 @@ class PoissonAccrual:
 
     def take_then_peek(self) -> float:
         """:meth:`take`, then :meth:`peek`."""
-        self.patient += 1
-        self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
-        r = self._next = self._G_inverse(g)
-        return r
+        self.take()
+        return self.peek()
 
     def next_ready(self, t: float, lost: Lost) -> float:
         """Drop the patients passing screening before ``t`` (lost), then :meth:`peek`: one call where
-        the trial asks for both, at every chance to dose.  G and its inverse are written out: their
-        calls would cost more than the formulas."""
+        the trial asks for both, at every chance to dose."""
         r = self._next
-        if r is not None:
-            if r >= t:
-                return r
-            self._next = None
-            n = 1
-        else:
-            n = 0
-        d = self._d
-        if t > 0:  # G(t) = 0 before
-            if self._uniform:
-                g = t * t / (2 * d) if t <= d else t - d / 2
-            else:
-                g = t - d if t > d else 0.0
-            if g > self._g:  # a positive mean
-                n += int(self._poisson(self._lam * (g - self._g)))
-                self._g = g
-        if n:
-            self.patient += n
-            self.n_lost += n
-        self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
-        if self._uniform:
-            r = self._next = math.sqrt(2 * d * g) if g <= d / 2 else g + d / 2
-        else:
-            r = self._next = g + d
-        return r
+        if r is not None and r >= t:
+            return r  # the usual case: the patient met last time is still waiting
+        self.skip_before(t, lost)
+        return self.peek()
 
     def skip_before(self, t: float, lost: Lost) -> None:
         """Drop the patients passing screening before ``t`` (lost)."""

@@ -209,17 +209,17 @@ class PathTree:
         keys = [] if records is not None else None
         key = np.empty(stride, np.intp)
         per_bin = np.zeros(1 << self.bits, dtype=np.int64)
-        in_split = []
+        split_counts = []  # per block, its trials in each split bin
         for c in sizes:
             lanes = bins.random_raw(-(-c // _LANES)).astype("<u8", copy=False).view("<u2")
             k = key[:c] if keys is None else np.empty(c, np.intp)
             np.right_shift(lanes[:c], to_bin, out=k)
             counts = np.bincount(k, minlength=per_bin.size)
             per_bin += counts
-            in_split.append(counts[split_bins])
+            split_counts.append(counts[split_bins])
             if keys is not None:
                 keys.append(k)
-        in_split = np.stack(in_split)
+        in_split = np.stack(split_counts)
         # The bits below the bin of the trials in split bins: block b's from number b * stride on.
         resolve = np.random.PCG64(blocks.root).jumped()
         resolve.advance(blocks.first * stride)
