@@ -68,6 +68,7 @@ class PoissonAccrual:
         "_d",
         "_f",
         "_g",
+        "_half_d",
         "_lam",
         "_next",
         "_poisson",
@@ -84,6 +85,7 @@ class PoissonAccrual:
         self._lam = self._rate * (1.0 - self._f)
         self._d = conduct.screening_days
         self._uniform = conduct.screening == "uniform" and self._d > 0
+        self._half_d = self._d / 2
         self._u = u.draw
         # Poisson counts as ints (a mean of 0 gives 0 and draws nothing).
         self._poisson = u.gen.poisson
@@ -100,18 +102,18 @@ class PoissonAccrual:
             return r * r / (2 * d) if r <= d else r - d / 2
         return max(0.0, r - d)
 
-    def _G_inverse(self, g: float) -> float:
-        d = self._d
-        if self._uniform:
-            return math.sqrt(2 * d * g) if g <= d / 2 else g + d / 2
-        return g + d
-
     def peek(self) -> float:
         """Time (days) the next eligible patient passes screening."""
         r = self._next
         if r is None:
             self._g = g = self._g - math.log(1.0 - self._u()) / self._lam
-            r = self._next = self._G_inverse(g)
+            # The inverse of G (once per patient dosed: inline).
+            if self._uniform:
+                half = self._half_d
+                r = math.sqrt(2 * self._d * g) if g <= half else g + half
+            else:
+                r = g + self._d
+            self._next = r
         return r
 
     def take(self) -> None:

@@ -175,13 +175,13 @@ class CourseTrial(Trial):
             p.given += 1
             self._retire(p)
         else:
-            self._at(p.start + self.s.window, AFTER_DECISIONS, i, self._course_end)
+            self._at(now, p.start + self.s.window, AFTER_DECISIONS, i, self._course_end)
         return dose, draw, outcome, t, exit_t
 
-    def _at(self, time: float, priority: int, value: Any, callback: Any) -> None:
-        """Call ``callback`` with an event of ``value`` at ``time`` (days since accrual opened), before
-        (lower ``priority``) or after the other events of that moment."""
-        now = self.env.now
+    def _at(self, now: float, time: float, priority: int, value: Any, callback: Any) -> None:
+        """Call ``callback`` with an event of ``value`` at ``time`` (days since accrual opened; ``now``:
+        the moment of scheduling), before (lower ``priority``) or after the other events of that
+        moment."""
         self._after(now, time - now, value, callback, priority)
 
     # -- later courses ---------------------------------------------------------------------------
@@ -204,10 +204,10 @@ class CourseTrial(Trial):
             change = -stride
         p.cumulative += s.plan.dose_values[p.level]
         p.level = min(max(p.level + change, 0), s.top)
-        self._start_course(i, p)
+        self._start_course(i, p, event.at)
 
-    def _start_course(self, i: int, p: _Patient) -> None:
-        s, now = self.s, self.env.now
+    def _start_course(self, i: int, p: _Patient, now: float) -> None:
+        s = self.s
         p.start = now
         g2, g3, g4 = self._grades(p.level, p.cumulative, p.effect)
         draw = self.u()
@@ -231,8 +231,8 @@ class CourseTrial(Trial):
             self._retire(p)
             return
         # Known before the first-course outcomes of the same moment (see the module).
-        self._at(now + t, URGENT, (i, p.grade), self._later_outcome)
-        self._at(now + s.window, AFTER_DECISIONS, i, self._course_end)
+        self._at(now, now + t, URGENT, (i, p.grade), self._later_outcome)
+        self._at(now, now + s.window, AFTER_DECISIONS, i, self._course_end)
         if self.log is not None:
             kind = "dlt" if p.grade >= 3 else "window_complete"
             self.log.append(LogRecord(now + t, kind, i, p.level, f"course {course}"))

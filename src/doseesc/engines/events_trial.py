@@ -2,8 +2,10 @@
 and the design's early decision.
 
 One trial is a :class:`simpy.Environment` whose events are: a wake-up when a slot is open and the
-next patient passes screening, a dosed patient's outcome (DLT, end of the window, or death or
-transplant first), the end of a sentinel's stagger period and the end of a safety review.  The
+next patient passes screening after some other event (with none before, the patient is dosed at
+once, at that time: the wake-up would change nothing else), a dosed patient's outcome (DLT, end of
+the window, or death or transplant first), the end of a sentinel's stagger period and the end of a
+safety review.  The
 design is consulted only through its tabulated rule (:func:`doseesc.designs.compile_design`): the
 current table id gives the dose and size of the open cohort, and ``table.next[id, code]`` the next
 id once the cohort showed the outcome ``code`` (its DLT count; see below).
@@ -36,6 +38,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
+from heapq import heappush
 from typing import Any
 
 import simpy
@@ -53,12 +57,13 @@ _OUTCOME_NOTE = ("", "grade 2", "", "SUSAR", "", "")
 
 
 class Due:
-    """A triggered simpy event, scheduled with :meth:`simpy.Environment.schedule` and processed by
-    its ``step`` as any other: its callbacks are called with it, ``_value`` holds its value.  Only
-    what ``step`` reads of an event (``callbacks``, ``_ok``), and no ``__init__``: one or two per
-    patient, at about two-thirds of a :class:`simpy.events.Timeout`'s cost.  ``at``: its time in
-    days, computed as ``schedule`` computes it (the moment of scheduling plus the delay), so that a
-    callback has the clock's time without asking the environment."""
+    """A triggered simpy event, scheduled as :meth:`simpy.Environment.schedule` would (by
+    :attr:`Clock.push`) and processed by its ``step`` as any other: its callbacks are called with
+    it, ``_value`` holds its value.  Only what ``step`` reads of an event (``callbacks``, ``_ok``),
+    and no ``__init__``: one or two per patient, at about two-thirds of a
+    :class:`simpy.events.Timeout`'s cost.  ``at``: its time in days, the moment of scheduling plus
+    the delay (as ``schedule`` computes it), the key it is queued by, so that a callback has the
+    clock's time without asking the environment."""
 
     __slots__ = ("_value", "at", "callbacks")
     _ok = True
@@ -68,6 +73,15 @@ class Clock(simpy.Environment):
     """A trial's simpy environment.  The engine schedules its own events (:class:`Due`) and uses none
     of the environment's event factories (``process``, ``timeout`` ...), which simpy binds to each
     new environment of its own class only: a subclass is created at about a fifth of the cost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # simpy's schedule at an event's own time (``Due.at``, days) rather than a delay from the
+        # clock's, by C-level calls: a patient dosed when a wake-up would have come (see
+        # Trial._try_dose) schedules from a time the clock has not reached.  An entry is what simpy's
+        # schedule pushes: (time, priority, id, event).
+        self.push = partial(heappush, self._queue)
+        self.next_id = self._eid.__next__
 
 
 class TrialOver(Exception):
@@ -91,8 +105,8 @@ class Trial:
             None if setup.infusion_cdf is None else setup.infusion_cdf[kind].tolist()
         )
         self.log = log
-        self.env = Clock(initial_time=0.0)
-        self.schedule = self.env.schedule
+        self.env = env = Clock()
+        self.push, self.next_id, self.next_event = env.push, env.next_id, env.peek
         # The callbacks of the two events every patient brings, built once: simpy's step only
         # iterates over an event's callbacks, so one tuple serves all of them.
         self.on_wake, self.on_outcome = (self._wake,), (self._outcome,)
@@ -130,30 +144,37 @@ class Trial:
         first served, if the trial may dose at ``now`` (the clock's time); else, with slots open,
         wake up when the next patient passes screening.  ``reached``: a time the clock stands at
         though rounding may have left ``now`` a little short of it (a wake-up's)."""
-        if not self.open_slots or now < self.halt_until:
-            return
-        # Patients are met in the order they passed screening: none after those lost by now is.
-        accrual, lost_before = self.accrual, now - self.s.max_wait
-        if not (self.gate_open or self.sentinel < 0):
-            if lost_before > -math.inf:
-                accrual.skip_before(lost_before, self.lose)
-            return
-        ready = accrual.next_ready(lost_before, self.lose)
-        while ready <= now or ready <= reached:
-            self._dose(accrual.patient, ready, now)
-            if self.open_slots and (self.gate_open or self.sentinel < 0):
-                ready = accrual.take_then_peek()
+        while self.open_slots and now >= self.halt_until:
+            # Patients are met in the order they passed screening: none after those lost by now is.
+            accrual, lost_before = self.accrual, now - self.s.max_wait
+            if not (self.gate_open or self.sentinel < 0):
+                if lost_before > -math.inf:
+                    accrual.skip_before(lost_before, self.lose)
+                return
+            ready = accrual.next_ready(lost_before, self.lose)
+            while ready <= now or ready <= reached:
+                self._dose(accrual.patient, ready, now)
+                if self.open_slots and (self.gate_open or self.sentinel < 0):
+                    ready = accrual.take_then_peek()
+                    continue
+                accrual.take()
+                if not self.open_slots:
+                    self._check_decision(now)
+                return
+            if ready >= self.wake_at:
+                return  # a wake-up is due by then
+            at = now + (ready - now)  # as simpy would time a wake-up
+            if at < self.next_event():
+                # No event comes before the wake-up would: do now what it would do then, with the
+                # same draws in the same order (the events it schedules carry their own times).
+                self.wake_at = math.inf
+                now, reached = at, ready
                 continue
-            accrual.take()
-            if not self.open_slots:
-                self._check_decision(now)
-            return
-        if ready < self.wake_at:
             self.wake_at = ready
             due = Due()
-            delay = ready - now
-            due._value, due.at, due.callbacks = ready, now + delay, self.on_wake
-            self.schedule(due, NORMAL, delay)
+            due._value, due.at, due.callbacks = ready, at, self.on_wake
+            self.push((at, NORMAL, self.next_id(), due))
+            return
 
     def _wake(self, event: Due) -> None:
         ready = event._value
@@ -174,7 +195,7 @@ class Trial:
         priority, then by scheduling order)."""
         due = Due()
         due._value, due.at, due.callbacks = value, now + delay, (callback,)
-        self.schedule(due, priority, delay)
+        self.push((due.at, priority, self.next_id(), due))
 
     def _lose(self, ready: float, i: int) -> None:
         if self.log is not None:
@@ -227,7 +248,7 @@ class Trial:
         self.pending += 1
         due = Due()
         due._value, due.at, due.callbacks = (i, self.serial, outcome), now + t, self.on_outcome
-        self.schedule(due, NORMAL, t)
+        self.push((due.at, NORMAL, self.next_id(), due))
         if not self.gate_open and self.sentinel < 0:
             self.sentinel = i
             self._after(now, s.stagger, i, self._stagger_over)
@@ -376,9 +397,9 @@ class Trial:
     def _simulate(self) -> None:
         """Run the trial's events to the design's final decision or the horizon."""
         try:
-            self._open_cohort(0, 0.0)
             # Before the other events of that moment, as simpy's run(until=...) would.
             self._after(0.0, self.s.max_days, None, self._horizon, URGENT)
+            self._open_cohort(0, 0.0)
             self.env.run()
         except TrialOver:
             pass
@@ -401,7 +422,8 @@ class Trial:
             self._log_screening(end)
         # The events still queued and the callbacks bind the trial to itself: dropped, so that the
         # trial is freed as soon as it is read, not by the cyclic garbage collector.
-        self.env = self.schedule = self.on_wake = self.on_outcome = self.lose = None
+        self.env = self.push = self.next_event = None
+        self.on_wake = self.on_outcome = self.lose = None
         return (
             screened,
             failures,
