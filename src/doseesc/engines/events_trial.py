@@ -5,10 +5,10 @@ One trial is a :class:`simpy.Environment` whose events are: a wake-up when a slo
 next patient passes screening after some other event (with none before, the patient is dosed at
 once, at that time: the wake-up would change nothing else), a dosed patient's outcome (DLT, end of
 the window, or death or transplant first), the end of a sentinel's stagger period and the end of a
-safety review.  The
-design is consulted only through its tabulated rule (:func:`doseesc.designs.compile_design`): the
-current table id gives the dose and size of the open cohort, and ``table.next[id, code]`` the next
-id once the cohort showed the outcome ``code`` (its DLT count; see below).
+safety review.  The design is consulted only through its tabulated rule
+(:func:`doseesc.designs.compile_design`): the current table id gives the dose and size of the open
+cohort, and ``table.next[id, code]`` the next id once the cohort showed the outcome ``code`` (its
+DLT count; see below).
 
 What each patient will do is drawn when it can first be known, so that one event per patient and
 stage is enough.  Arrivals are no events at all (:mod:`doseesc.engines.accrual`).  At dosing, one
