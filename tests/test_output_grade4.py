@@ -58,6 +58,24 @@ def test_the_grade_4_line_when_the_table_has_grade_4():
     assert result.oc.events["grade 4"].mean_total > 0  # half the DLTs are grade 4: some occur
 
 
+def worst_grades(text: str) -> list[str]:
+    """The grades named on the text's worst-grade line."""
+    (line,) = [x for x in text.splitlines() if x.startswith("worst grade over courses: ")]
+    return [part.split(":")[0] for part in line.removeprefix("worst grade over courses: ").split(", ")]
+
+
+@pytest.mark.parametrize("engine", ["events", "courses"])
+def test_the_worst_grades_name_grade_4_only_when_the_model_gives_it(engine):
+    design = make_design(DesignSpec("atd2"), 5)
+    options = course_options(CourseSpec(courses=3), design)
+    conduct = make_conduct(ConductSpec((2.0,))) if engine == "events" else None
+    for g4, shown in ((np.zeros(5), ["0-1", "2", "3"]), (P / 2, ["0-1", "2", "3", "4"])):
+        model = graded(g4)
+        result = run_engine(engine, design, model, trials=40, seed=3, conduct=conduct, courses=options)
+        assert worst_grades(format_result(engine, result, model=model)) == shown
+        assert worst_grades(format_result(engine, result)) == ["0-1", "2", "3", "4"]  # model unknown
+
+
 @pytest.mark.parametrize(
     ("model", "gives"),
     [

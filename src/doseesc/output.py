@@ -135,12 +135,12 @@ def format_metrics(m: dict[str, Any], names: Sequence[str]) -> list[str]:
     ]
 
 
-def format_events(r) -> str:
+def format_events(r, model: Any = None) -> str:
     """Calendar-time figures of an :class:`~doseesc.engines.events.EventsResult`: duration, patients
     per trial, waits, the trials that ran out of time (``Conduct.max_days``) and, with a disease
     course, the deaths or transplants beside CANONIC's transplant-free mortality over the window
     (which they, not the deaths alone, follow: :class:`~doseesc.conduct.DiseaseCourse`); over
-    several courses, the course figures (:func:`format_courses`)."""
+    several courses, the course figures (:func:`format_courses`, with ``model``)."""
     d = r.duration
     counts = ", ".join(f"{name} {c.mean:.2f}" for name, c in r.counts.items())
     lines = [
@@ -177,14 +177,17 @@ def format_events(r) -> str:
             f"{percent(disease.window_risk(w), '.1f')}"
         )
     if r.courses is not None:
-        lines.append(format_courses(r.courses))
+        lines.append(format_courses(r.courses, model))
     return "\n".join(lines)
 
 
-def format_courses(r) -> str:
+def format_courses(r, model: Any = None) -> str:
     """Per-patient course figures of a :class:`~doseesc.engines.courses.CourseResult` (or of the
-    events engine's :class:`~doseesc.engines.events_courses.CourseFigures`)."""
-    grades = zip(("0-1", "2", "3", "4"), r.worst_grade, r.se_worst_grade, strict=True)
+    events engine's :class:`~doseesc.engines.events_courses.CourseFigures`); grade 4 among the worst
+    grades only when ``model``, the toxicity model run, can give it (:func:`can_give`)."""
+    grades = list(zip(("0-1", "2", "3", "4"), r.worst_grade, r.se_worst_grade, strict=True))
+    if not can_give(model, "grade 4"):
+        grades = grades[:3]
     lines = [
         f"patients: {r.mean_patients:.2f} ± {r.se_mean_patients:.2f}; courses per patient: "
         f"{r.mean_courses_per_patient:.2f} ± {r.se_mean_courses_per_patient:.2f}",
@@ -205,9 +208,9 @@ def format_result(engine: str, result: Any, labels: Sequence[str] | None = None,
     oc = getattr(result, "oc", result)
     parts = [format_oc(oc, labels, model)]
     if engine == "courses":
-        parts.append(format_courses(result))
+        parts.append(format_courses(result, model))
     if engine == "events":
-        parts.append(format_events(result) if hasattr(result, "oc") else format_tite(result))
+        parts.append(format_events(result, model) if hasattr(result, "oc") else format_tite(result))
     return "\n".join(parts)
 
 
