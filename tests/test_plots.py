@@ -14,6 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from doseesc.engines.events import LogRecord
+from doseesc.models.band import Band
 from doseesc.plots import write_figure
 from doseesc.plots.oc import (
     Arm,
@@ -144,6 +145,22 @@ def test_dose_toxicity_draws_the_target(tmp_path):
     assert "target P(DLT) 30%" in texts(fig)
     no_proportions(fig)
     written(fig, tmp_path, "dose_toxicity")
+
+
+def test_dose_toxicity_legend_stays_within_the_figure_with_a_long_label():
+    """The calibration's label (150 characters) is wrapped: the legend is no wider than the figure,
+    so that the saved image (cropped to its contents) keeps the figure's width."""
+    label = (
+        "calibration (prior weakly-informative, sentinel dose per_infusion): P(severe bleeding over the "
+        "regimen), posterior median and 90% credible interval"
+    )
+    p = np.asarray(TRUTH.p_dlt)
+    band = Band(label, p, p / 2, np.minimum(2 * p, 1))
+    fig = plot_dose_toxicity(LABELS, "dose", TRUTH.p_dlt, band=band, target=0.3)
+    (legend,) = fig.legends
+    extent = legend.get_window_extent(fig.canvas.get_renderer())
+    assert 0 <= extent.x0 and extent.x1 <= fig.bbox.x1
+    assert " ".join(legend.get_texts()[-1].get_text().split()) == label
 
 
 def test_timeline_counts_every_patient_at_a_dose_and_numbers_patients_from_1(tmp_path):

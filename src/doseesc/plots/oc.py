@@ -11,6 +11,7 @@ Every probability on a figure is a percentage (axes and labels alike), every cou
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -261,7 +262,12 @@ def plot_dose_toxicity(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
-    fig.legend(loc="outside lower center", fontsize=8, frameon=False)
+    handles, names = ax.get_legend_handles_labels()
+    # Labels wrapped to the figure's width (about 14 characters of 8-point text per inch): the
+    # calibration's runs to 150 characters and would widen the figure past its plot.
+    width = int(14 * fig.get_figwidth())
+    names = [textwrap.fill(name, width) for name in names]
+    fig.legend(handles, names, loc="outside lower center", fontsize=8, frameon=False)
     if title:
         ax.set_title(title, loc="left", fontsize=10)
     return fig
