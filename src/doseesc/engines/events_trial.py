@@ -397,7 +397,8 @@ class Trial:
     def _simulate(self) -> None:
         """Run the trial's events to the design's final decision or the horizon."""
         try:
-            # Before the other events of that moment, as simpy's run(until=...) would.
+            # Before the other events of that moment, as simpy's run(until=...) would; queued first,
+            # so that no patient is dosed at once (_try_dose) past it.
             self._after(0.0, self.s.max_days, None, self._horizon, URGENT)
             self._open_cohort(0, 0.0)
             self.env.run()
